@@ -1,0 +1,232 @@
+"""Chunking: a document's text -> paragraph ``Chunk``s with exact source spans.
+
+Owns where passages begin and end. Rules, in order:
+
+* lines are classified as headings (``#`` lines, or short lines with no closing
+  punctuation that are followed by more text) or body; consecutive heading lines
+  form the section title that gives context to the chunks under it;
+* body lines joined by wrapping (no sentence end, no blank line between, not a
+  list item) form one paragraph; every other line ends a paragraph;
+* paragraphs longer than ``max_tokens`` (counted with the model's own tokenizer on
+  the folded text) are split at sentence ends (。！？；!?) into balanced windows;
+  a sentence longer than a window is split at clause marks, then by length;
+* paragraphs shorter than ``min_tokens`` are merged with a neighbour in the same
+  section while the result stays within ``max_tokens``.
+
+Every chunk keeps ``text == source[char_start:char_end]`` and 1-based inclusive
+line numbers, so citations always point at the file as it is.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』\"')）]*|\.(?=\s)|…+[”’」』\"')）]*")
+_CLAUSE_END = re.compile(r"[，,、：:]+")
+_TERMINAL = tuple("。！？!?；;…：:，,、.．")
+_CLOSERS = "”’」』\"')）"
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•·]\s|\d{1,3}[.)、．]\s?|[（(]\d{1,3}[)）])")
+_PARENTHESISED = re.compile(r"^[（(].*[)）]$")
+HEADING_MAX_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ordinal: int
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    title: str | None
+    text: str
+
+
+@dataclass
+class _Line:
+    number: int
+    start: int  # offsets of the stripped content
+    end: int
+    content: str
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    title: str | None
+    tokens: int = 0
+
+
+def _lines(text: str) -> list[_Line | None]:
+    """Non-blank lines with stripped spans; ``None`` marks a blank line."""
+    out: list[_Line | None] = []
+    pos = 0
+    for number, raw in enumerate(text.splitlines(keepends=True), start=1):
+        body = raw.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+        stripped = body.strip()
+        if not stripped:
+            out.append(None)
+        else:
+            lead = len(body) - len(body.lstrip())
+            start = pos + lead
+            out.append(_Line(number, start, start + len(stripped), stripped))
+        pos += len(raw)
+    return out
+
+
+def _ends_clause(content: str) -> bool:
+    """True when text ends with punctuation, looking through closing quotes: 。” counts, 功” does not."""
+    return content.rstrip(_CLOSERS).endswith(_TERMINAL)
+
+
+def _is_heading(line: _Line, has_following_text: bool, fold: Callable[[str], str]) -> bool:
+    content = fold(line.content)
+    if content.startswith("#"):
+        return True
+    if not has_following_text or len(content) > HEADING_MAX_CHARS:
+        return False
+    if _LIST_ITEM.match(content) or _PARENTHESISED.match(content):
+        return False
+    return not _ends_clause(content)
+
+
+def _heading_text(content: str) -> str:
+    return content.lstrip("#").strip() if content.startswith("#") else content
+
+
+def _paragraphs(text: str, fold: Callable[[str], str]) -> list[_Span]:
+    lines = _lines(text)
+    nonblank = [i for i, ln in enumerate(lines) if ln is not None]
+    last_index = nonblank[-1] if nonblank else -1
+    paragraphs: list[_Span] = []
+    title_parts: list[str] = []
+    title: str | None = None
+    open_para: _Span | None = None
+    previous_was_heading = False
+    for i, line in enumerate(lines):
+        if line is None:
+            open_para = None
+            continue
+        if _is_heading(line, i < last_index, fold):
+            if not previous_was_heading:
+                title_parts = []
+            title_parts.append(_heading_text(line.content))
+            title = " ".join(title_parts)
+            open_para = None
+            previous_was_heading = True
+            continue
+        previous_was_heading = False
+        joins = (open_para is not None and open_para.title == title
+                 and not _ends_clause(fold(text[open_para.start:open_para.end]))
+                 and not _LIST_ITEM.match(line.content))
+        if joins:
+            open_para.end = line.end
+        else:
+            open_para = _Span(line.start, line.end, title)
+            paragraphs.append(open_para)
+    return paragraphs
+
+
+def _split_by(pattern: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split source[start:end] after each match of ``pattern``; spans cover it all."""
+    spans, cut = [], start
+    for m in pattern.finditer(text, start, end):
+        if m.end() > cut:
+            spans.append((cut, m.end()))
+            cut = m.end()
+    if cut < end:
+        spans.append((cut, end))
+    return [(s, e) for s, e in spans if text[s:e].strip()] or [(start, end)]
+
+
+def _fit(text: str, span: tuple[int, int], tokens: int, max_tokens: int,
+         count: TokenCounter, fold: Callable[[str], str]) -> list[tuple[int, int, int]]:
+    """Pieces of ``span`` no longer than ``max_tokens``: clauses, then equal character cuts."""
+    if tokens <= max_tokens:
+        return [(span[0], span[1], tokens)]
+    clauses = _split_by(_CLAUSE_END, text, *span)
+    if len(clauses) == 1:
+        n = math.ceil(tokens / max_tokens)
+        width = math.ceil((span[1] - span[0]) / n)
+        clauses = [(s, min(s + width, span[1])) for s in range(span[0], span[1], width)]
+    counts = count([fold(text[s:e]) for s, e in clauses])
+    out: list[tuple[int, int, int]] = []
+    for (s, e), c in zip(clauses, counts):
+        out.extend(_fit(text, (s, e), c, max_tokens, count, fold) if c > max_tokens and (e - s) > 1
+                   else [(s, e, c)])
+    return out
+
+
+def _windows(text: str, para: _Span, max_tokens: int, count: TokenCounter,
+             fold: Callable[[str], str]) -> list[_Span]:
+    sentences = _split_by(_SENTENCE_END, text, para.start, para.end)
+    counts = count([fold(text[s:e]) for s, e in sentences])
+    pieces: list[tuple[int, int, int]] = []
+    for span, c in zip(sentences, counts):
+        pieces.extend(_fit(text, span, c, max_tokens, count, fold))
+    total = sum(c for _, _, c in pieces)
+    target = total / max(1, math.ceil(total / max_tokens))
+    windows: list[_Span] = []
+    current: _Span | None = None
+    for s, e, c in pieces:
+        if current is not None and (current.tokens + c > max_tokens or current.tokens >= target):
+            windows.append(current)
+            current = None
+        if current is None:
+            current = _Span(s, e, para.title, c)
+        else:
+            current.end, current.tokens = e, current.tokens + c
+    if current is not None:
+        windows.append(current)
+    return windows
+
+
+def chunk_text(text: str, count: TokenCounter, fold: Callable[[str], str] = lambda s: s,
+               max_tokens: int = 256, min_tokens: int = 32) -> list[Chunk]:
+    """Chunks of ``text``; ``count`` gives token counts for folded strings."""
+    paragraphs = _paragraphs(text, fold)
+    if not paragraphs:
+        return []
+    counts = count([fold(text[p.start:p.end]) for p in paragraphs])
+    units: list[_Span] = []
+    for para, tokens in zip(paragraphs, counts):
+        para.tokens = tokens
+        units.extend(_windows(text, para, max_tokens, count, fold) if tokens > max_tokens else [para])
+
+    merged: list[_Span] = []
+    for unit in units:
+        prev = merged[-1] if merged else None
+        if (prev is not None and prev.title == unit.title
+                and (prev.tokens < min_tokens or unit.tokens < min_tokens)
+                and prev.tokens + unit.tokens <= max_tokens):
+            prev.end, prev.tokens = unit.end, prev.tokens + unit.tokens
+        else:
+            merged.append(_Span(unit.start, unit.end, unit.title, unit.tokens))
+
+    line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]", text)]
+
+    def line_of(offset: int) -> int:
+        return bisect.bisect_right(line_starts, offset)
+
+    return [Chunk(ordinal=i, char_start=u.start, char_end=u.end,
+                  line_start=line_of(u.start), line_end=line_of(u.end - 1),
+                  title=u.title, text=text[u.start:u.end])
+            for i, u in enumerate(merged)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` with surrounding whitespace trimmed."""
+    spans = []
+    for start, end in _split_by(_SENTENCE_END, text, 0, len(text)):
+        piece = text[start:end]
+        lead = len(piece) - len(piece.lstrip())
+        trail = len(piece) - len(piece.rstrip())
+        if end - trail > start + lead:
+            spans.append((start + lead, end - trail))
+    return spans

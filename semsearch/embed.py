@@ -1,0 +1,129 @@
+"""Embedding: folded text -> L2-normalised float32 vectors, with the model's prompts.
+
+Owns which model is used (the converted default under ``models/``, or any
+sentence-transformers name or path), how it is identified in an index, token
+counting for the chunker, and batching. torch and sentence-transformers are
+imported only when a vector is actually needed, so commands that need no model
+stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .convert import MODEL_DIRNAME, STAMP_FILE
+from .errors import IndexProblem
+
+DEFAULT_MODEL = "multilingual-e5-small"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("SEMSEARCH_MODELS") or PACKAGE_ROOT / "models")
+
+
+def resolve_model(ref: str | None) -> tuple[str, str]:
+    """(what to load, the model's identity recorded in the index) for a user's model reference."""
+    if ref in (None, "", DEFAULT_MODEL):
+        path = models_dir() / MODEL_DIRNAME
+        if not (path / STAMP_FILE).is_file():
+            raise IndexProblem(f"the default model is not installed in {path}; run: semsearch model install")
+        return str(path), DEFAULT_MODEL
+    local = Path(ref).expanduser()
+    if local.exists():
+        return str(local.resolve()), str(local.resolve())
+    return ref, ref
+
+
+class Embedder:
+    """A sentence-transformers model, loaded on first use."""
+
+    def __init__(self, ref: str | None = None, batch_size: int = 32):
+        self.load_path, self.model_id = resolve_model(ref)
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        # Only package registries are reachable: never wait on a model hub unless asked to.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        try:
+            return SentenceTransformer(self.load_path, device="cpu")
+        except Exception as exc:  # any load failure is an index-level problem for the user
+            raise IndexProblem(f"cannot load model {self.model_id!r}: {str(exc).splitlines()[0]}") from exc
+
+    @cached_property
+    def _fast_tokenizer(self):
+        path = Path(self.load_path) / "tokenizer.json"
+        if not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+
+    @cached_property
+    def prompts(self) -> dict[str, str]:
+        path = Path(self.load_path) / "config_sentence_transformers.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
+        return dict(getattr(self.model, "prompts", {}) or {})
+
+    @cached_property
+    def max_tokens(self) -> int:
+        path = Path(self.load_path) / "sentence_bert_config.json"
+        if path.is_file():
+            return int(json.loads(path.read_text(encoding="utf-8")).get("max_seq_length") or 512)
+        return int(self.model.max_seq_length or 512)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text takes, without special tokens or prompt."""
+        if not texts:
+            return []
+        tokenizer = self._fast_tokenizer
+        if tokenizer is not None:
+            return [len(e.ids) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def _encode(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        kwargs = {"prompt_name": prompt_name} if prompt_name in self.prompts else {}
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False, **kwargs)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: Sequence[str],
+                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Vectors for passages, in order; ``on_batch(n)`` is called after each n texts."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Length-sorted batches waste no padding; results are put back in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        step = self.batch_size * 2
+        for start in range(0, len(order), step):
+            idx = order[start:start + step]
+            out[idx] = self._encode([texts[i] for i in idx], "passage")
+            if on_batch:
+                on_batch(len(idx))
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._encode([text], "query")[0]
+
+    @cached_property
+    def dimension(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        return int(dim) if dim else int(self._encode(["x"], "query").shape[1])

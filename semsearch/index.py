@@ -1,0 +1,114 @@
+"""The library API: ``Index`` — open, reindex, search, ask, status.
+
+The CLI and the HTTP server are thin layers over this class. An ``Index`` is
+bound to one index folder; it follows the folder's live generation, so a
+reindex done elsewhere (another process, another ``Index``) is picked up on the
+next query without reopening.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from . import store
+from .answer import Answer, answer_question
+from .embed import Embedder
+from .errors import IndexProblem, InputError
+from .indexer import Progress, ReindexReport, corpus_changes, reindex
+from .search import Hit, search
+
+MAX_QUERY_CHARS = 4000
+
+
+def _check_query(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("the query is empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
+    return text.strip()
+
+
+class Index:
+    """A semantic index in a folder. ``Index.open("index")`` does not build anything."""
+
+    def __init__(self, path: str | Path = "index", model: str | None = None):
+        self.path = Path(path)
+        self._model_ref = model
+        self._embedder: Embedder | None = None
+        self._gen: store.Generation | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path = "index", model: str | None = None) -> "Index":
+        return cls(path, model)
+
+    # -- state -------------------------------------------------------------
+    def exists(self) -> bool:
+        return store.exists(self.path)
+
+    def _generation(self) -> store.Generation:
+        live = store.live_generation(self.path)
+        if live is None:
+            raise IndexProblem(f"no index at {self.path}; build one with: semsearch reindex [PATH ...]")
+        if self._gen is None or self._gen.path != live:
+            old, self._gen = self._gen, store.open_live(self.path)
+            if old is not None:
+                old.close()
+        return self._gen
+
+    def embedder(self) -> Embedder:
+        """The embedder for this index: the model given, else the one the index was built with."""
+        if self._embedder is None:
+            ref = self._model_ref
+            if ref is None and self.exists():
+                ref = self._generation().model
+            self._embedder = Embedder(ref)
+        return self._embedder
+
+    def _checked(self) -> tuple[store.Generation, Embedder]:
+        gen = self._generation()
+        embedder = self.embedder()
+        if gen.model != embedder.model_id:
+            raise IndexProblem(f"index {self.path} was built with model {gen.model!r}, not {embedder.model_id!r}; "
+                               f"rebuild it with: semsearch reindex --rebuild --model {embedder.model_id}")
+        return gen, embedder
+
+    # -- operations --------------------------------------------------------
+    def reindex(self, paths: list[str | Path] | None = None, rebuild: bool = False,
+                progress: Progress | None = None) -> dict:
+        return self.reindex_report(paths, rebuild, progress).as_json()
+
+    def reindex_report(self, paths: list[str | Path] | None = None, rebuild: bool = False,
+                       progress: Progress | None = None) -> ReindexReport:
+        roots = [Path(p) for p in paths] if paths else None
+        with self._lock:
+            return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress)
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        query = _check_query(query)
+        if k < 1:
+            raise InputError("k must be at least 1")
+        with self._lock:
+            gen, embedder = self._checked()
+            return search(gen, embedder, query, k)
+
+    def ask(self, question: str, k: int = 5, min_score: float | None = None) -> Answer:
+        question = _check_query(question)
+        hits = self.search(question, k)
+        with self._lock:
+            return answer_question(question, hits, self.embedder(), min_score=min_score)
+
+    def status(self) -> dict:
+        with self._lock:
+            gen = self._generation()
+            changes = corpus_changes(gen)
+            return {"schema": 1, "index": str(self.path), "model": gen.model,
+                    "documents": gen.document_count(), "chunks": gen.chunk_count(),
+                    "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
+                    "stale": any(changes.values()), "changes": changes}
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None

@@ -1,0 +1,216 @@
+"""Reindexing: corpus roots -> documents -> chunks -> vectors -> a new live generation.
+
+Owns bringing an index up to date. Files whose size and mtime (or, failing
+that, content hash) are unchanged keep their chunks without being re-read or
+re-chunked; vectors are looked up by the hash of the exact text the model sees,
+so only text never embedded before is embedded, even when it moved between
+files. Everything is written as a new generation (see ``store``), so the old
+index stays usable until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import store
+from .chunk import chunk_text
+from .documents import UnreadableDocument, check_roots, iter_corpus_files, read_document
+from .embed import Embedder
+from .errors import IndexProblem
+from .normalize import fold_text
+
+CHUNKER_VERSION = "1"
+
+
+@dataclass
+class Progress:
+    """Callbacks a front end can hook to show progress; all optional."""
+
+    on_stage: Callable[[str], None] = lambda stage: None
+    on_embed_start: Callable[[int], None] = lambda total: None
+    on_embedded: Callable[[int], None] = lambda n: None
+    on_warning: Callable[[str], None] = lambda message: None
+
+
+@dataclass
+class ReindexReport:
+    index: str
+    model: str
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    total_chunks: int = 0
+    embedded: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"schema": 1, "index": self.index, "model": self.model,
+                "files": {"added": self.added, "updated": self.updated,
+                          "deleted": self.deleted, "unchanged": self.unchanged},
+                "chunks": {"total": self.total_chunks, "embedded": self.embedded, "removed": self.removed},
+                "seconds": round(self.seconds, 3)}
+
+
+def embed_text_of(title: str | None, text: str) -> str:
+    """What the model sees for a chunk: its section title, then the folded passage."""
+    body = fold_text(text)
+    return f"{fold_text(title)}\n{body}" if title else body
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebuild: bool = False,
+            progress: Progress | None = None, max_tokens: int = 256) -> ReindexReport:
+    progress = progress or Progress()
+    started = time.perf_counter()
+    with store.writer_lock(index_dir):
+        live = None
+        if store.exists(index_dir):
+            try:
+                live = store.open_live(index_dir)
+            except IndexProblem:
+                if not rebuild:
+                    raise
+        if live is not None and roots is None:
+            roots = [Path(r) for r in live.roots]
+        if live is not None and rebuild:
+            live.close()
+            live = None
+        if live is not None and live.model != embedder.model_id:
+            raise IndexProblem(
+                f"index {index_dir} was built with model {live.model!r}, not {embedder.model_id!r}; "
+                f"use --rebuild to rebuild it with {embedder.model_id!r}")
+        # Chunks carry over only if they were cut the same way; vectors whenever the model is the same.
+        same_chunking = live is not None and live.meta.get("chunker") == CHUNKER_VERSION \
+            and live.meta.get("max_tokens") == str(max_tokens)
+        previous = live if same_chunking else None
+        if not roots:
+            raise IndexProblem(f"no corpus given and none recorded in {index_dir}")
+        roots = check_roots(roots)
+        report = ReindexReport(index=str(index_dir), model=embedder.model_id)
+        old_docs = previous.documents() if previous else {}
+        progress.on_stage("scanning")
+
+        documents: list[store.NewDocument] = []
+        seen: set[tuple[str, str]] = set()
+        for root, path in (pair for r in roots for pair in iter_corpus_files(r)):
+            rel = path.relative_to(root).as_posix()
+            key = (str(root), rel)
+            if key in seen:
+                continue
+            seen.add(key)
+            old = old_docs.get(key)
+            try:
+                stat = path.stat()
+                if old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
+                    documents.append(_carry_over(previous, old, key, stat.st_mtime))
+                    report.unchanged += 1
+                    continue
+                doc = read_document(root, path)
+            except (OSError, UnreadableDocument) as exc:
+                message = f"skipped {path}: {getattr(exc, 'strerror', None) or exc}"
+                report.skipped.append(message)
+                progress.on_warning(message)
+                continue
+            if old and old["sha256"] == doc.sha256:
+                documents.append(_carry_over(previous, old, key, doc.mtime))
+                report.unchanged += 1
+                continue
+            if old:
+                report.updated += 1
+            else:
+                report.added += 1
+            progress.on_stage(f"chunking {rel}")
+            chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=max_tokens)
+            documents.append(store.NewDocument(
+                root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256, encoding=doc.encoding,
+                chunks=[{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
+                         "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
+                         "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": _hash(et)}
+                        for c in chunks]))
+        report.deleted = len(set(old_docs) - seen)
+
+        needed = {c["text_hash"]: c["embed_text"] for d in documents for c in d.chunks}
+        vectors = live.cached_vectors(set(needed)) if live else {}
+        missing = [h for h in needed if h not in vectors]
+        if missing:
+            progress.on_stage("embedding")
+            progress.on_embed_start(len(missing))
+            fresh = embedder.encode_passages([needed[h] for h in missing], on_batch=progress.on_embedded)
+            vectors.update(zip(missing, fresh))
+        report.embedded = len(missing)
+        dimension = len(next(iter(vectors.values()))) if vectors else _dimension_without_text(embedder, live)
+
+        new_keys = {(d.root, d.path, c["char_start"], c["text_hash"]) for d in documents for c in d.chunks}
+        if previous:
+            old_keys = {(r[0], r[1], r[2], r[3]) for r in previous.db.execute(
+                "SELECT d.root, d.path, c.char_start, c.text_hash FROM chunks c JOIN documents d ON d.id = c.doc_id")}
+            report.removed = len(old_keys - new_keys)
+        report.total_chunks = len(new_keys)
+
+        progress.on_stage("writing")
+        meta = {"model": embedder.model_id, "dimension": str(dimension), "chunker": CHUNKER_VERSION,
+                "max_tokens": str(max_tokens), "roots": json.dumps([str(r) for r in roots]),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if live:
+            live.close()
+        store.write_generation(index_dir, meta, documents, vectors, dimension)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _dimension_without_text(embedder: Embedder, previous: store.Generation | None) -> int:
+    if previous is not None and previous.meta.get("dimension"):
+        return int(previous.meta["dimension"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return embedder.dimension
+
+
+def _carry_over(previous: store.Generation, old: dict, key: tuple[str, str], mtime: float) -> store.NewDocument:
+    rows = previous.chunks_of(old["id"])
+    return store.NewDocument(
+        root=key[0], path=key[1], size=old["size"], mtime=mtime, sha256=old["sha256"], encoding=old["encoding"],
+        chunks=[{"ordinal": i, "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
+                 "line_end": r.line_end, "title": r.title, "text": r.text, "embed_text": r.embed_text,
+                 "text_hash": r.text_hash} for i, r in enumerate(rows)])
+
+
+def corpus_changes(gen: store.Generation) -> dict[str, list[str]]:
+    """Files new, changed or deleted since ``gen`` was built (by size/mtime, then hash)."""
+    old_docs = gen.documents()
+    seen: set[tuple[str, str]] = set()
+    changes: dict[str, list[str]] = {"new": [], "changed": [], "deleted": []}
+    for root_s in gen.roots:
+        root = Path(root_s)
+        if not root.exists():
+            continue
+        for r, path in iter_corpus_files(root):
+            key = (str(r), path.relative_to(r).as_posix())
+            seen.add(key)
+            old = old_docs.get(key)
+            if old is None:
+                changes["new"].append(key[1])
+                continue
+            try:
+                stat = path.stat()
+                if old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
+                    continue
+                if hashlib.sha256(path.read_bytes()).hexdigest() != old["sha256"]:
+                    changes["changed"].append(key[1])
+            except OSError:
+                changes["changed"].append(key[1])
+    changes["deleted"] = sorted(p for (_, p) in set(old_docs) - seen)
+    return changes
+

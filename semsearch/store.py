@@ -1,0 +1,261 @@
+"""Storage: one index folder = SQLite (documents, chunks, vector cache) + a FAISS file.
+
+Owns the on-disk layout and its atomicity. An index folder holds generations::
+
+    index/
+      CURRENT          name of the live generation, replaced atomically
+      gen-000002/      index.sqlite + vectors.faiss, complete before CURRENT names it
+      .lock            held by a reindex while it writes
+
+A reindex writes a whole new generation beside the live one and then swaps
+``CURRENT`` with ``os.replace``; readers that opened the old generation keep
+reading it. So a failed or killed reindex leaves the previous index usable.
+FAISS row ``i`` is chunk ``id = i``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexProblem
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+DB_FILE = "index.sqlite"
+VECTORS_FILE = "vectors.faiss"
+_GEN = re.compile(r"^gen-(\d{6})$")
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY, root TEXT NOT NULL, path TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL, encoding TEXT NOT NULL,
+    UNIQUE (root, path));
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL,
+    title TEXT, text TEXT NOT NULL, embed_text TEXT NOT NULL, text_hash TEXT NOT NULL);
+CREATE INDEX chunks_by_doc ON chunks(doc_id);
+CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    root: str
+    path: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    title: str | None
+    text: str
+    embed_text: str
+    text_hash: str
+
+
+def live_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IndexProblem(f"cannot read {pointer}: {exc.strerror}") from exc
+    if not _GEN.match(name) or not (index_dir / name).is_dir():
+        raise IndexProblem(f"index at {index_dir} is corrupt ({CURRENT} names {name!r}); rebuild it with: semsearch reindex --rebuild")
+    return index_dir / name
+
+
+def exists(index_dir: Path) -> bool:
+    return (index_dir / CURRENT).is_file()
+
+
+@contextmanager
+def writer_lock(index_dir: Path, wait: bool = True):
+    """Exclusive lock that keeps two reindexes from interleaving."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            raise IndexProblem(f"another reindex of {index_dir} is running; try again when it finishes") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Generation:
+    """A read-only view of one complete generation."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.db = sqlite3.connect(f"file:{path / DB_FILE}?mode=ro", uri=True, check_same_thread=False)
+            self.meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as exc:
+            raise IndexProblem(f"index database in {path} is unreadable ({exc}); rebuild it with: semsearch reindex --rebuild") from exc
+        if int(self.meta.get("schema", 0)) != SCHEMA_VERSION:
+            raise IndexProblem(f"index at {path} has schema {self.meta.get('schema')}, expected {SCHEMA_VERSION}; rebuild it with: semsearch reindex --rebuild")
+        import faiss
+
+        try:
+            self.faiss_index = faiss.read_index(str(path / VECTORS_FILE))
+        except RuntimeError as exc:
+            raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
+        if self.faiss_index.ntotal != self.chunk_count():
+            raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
+
+    @property
+    def model(self) -> str:
+        return self.meta["model"]
+
+    @property
+    def roots(self) -> list[str]:
+        return json.loads(self.meta.get("roots", "[]"))
+
+    def chunk_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def document_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
+    def documents(self) -> dict[tuple[str, str], dict]:
+        rows = self.db.execute("SELECT id, root, path, size, mtime, sha256, encoding FROM documents")
+        return {(r[1], r[2]): {"id": r[0], "size": r[3], "mtime": r[4], "sha256": r[5], "encoding": r[6]} for r in rows}
+
+    def chunks_of(self, doc_id: int) -> list[ChunkRow]:
+        return self._chunk_rows("WHERE c.doc_id = ? ORDER BY c.ordinal", (doc_id,))
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {row.id: row for row in self._chunk_rows(f"WHERE c.id IN ({marks})", tuple(int(i) for i in ids))}
+
+    def _chunk_rows(self, where: str, params: tuple) -> list[ChunkRow]:
+        sql = ("SELECT c.id, d.root, d.path, c.char_start, c.char_end, c.line_start, c.line_end, c.title, "
+               "c.text, c.embed_text, c.text_hash FROM chunks c JOIN documents d ON d.id = c.doc_id " + where)
+        return [ChunkRow(*row) for row in self.db.execute(sql, params)]
+
+    def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        hashes = list(hashes)
+        for start in range(0, len(hashes), 500):
+            part = hashes[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in self.db.execute(f"SELECT text_hash, vector FROM vectors WHERE text_hash IN ({marks})", part):
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def size_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_live(index_dir: Path) -> Generation | None:
+    """The live generation, or None when there is no index yet."""
+    for _attempt in range(3):
+        path = live_generation(index_dir)
+        if path is None:
+            return None
+        try:
+            return Generation(path)
+        except IndexProblem:
+            # A reindex may have replaced and removed this generation between our
+            # reading CURRENT and opening it: read CURRENT again before giving up.
+            if live_generation(index_dir) == path:
+                raise
+    raise IndexProblem(f"index at {index_dir} keeps changing under us; try again")
+
+
+@dataclass
+class NewDocument:
+    root: str
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+    encoding: str
+    chunks: list[dict]  # ordinal, char_start, char_end, line_start, line_end, title, text, embed_text, text_hash
+
+
+def write_generation(index_dir: Path, meta: dict[str, str], documents: list[NewDocument],
+                     vectors: dict[str, np.ndarray], dimension: int) -> Path:
+    """Write a complete new generation and make it live. Caller holds ``writer_lock``."""
+    import faiss
+
+    previous = live_generation(index_dir) if exists(index_dir) else None
+    numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))]
+    gen = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+    gen.mkdir()
+    db = sqlite3.connect(gen / DB_FILE)
+    try:
+        db.executescript(SCHEMA)
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), *meta.items()])
+        matrix = np.zeros((sum(len(d.chunks) for d in documents), dimension), dtype=np.float32)
+        chunk_id = 0
+        used: set[str] = set()
+        for doc_id, doc in enumerate(documents):
+            db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (doc_id, doc.root, doc.path, doc.size, doc.mtime, doc.sha256, doc.encoding))
+            for c in doc.chunks:
+                db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (chunk_id, doc_id, c["ordinal"], c["char_start"], c["char_end"], c["line_start"],
+                            c["line_end"], c["title"], c["text"], c["embed_text"], c["text_hash"]))
+                matrix[chunk_id] = vectors[c["text_hash"]]
+                used.add(c["text_hash"])
+                chunk_id += 1
+        db.executemany("INSERT INTO vectors VALUES (?, ?)",
+                       ((h, np.asarray(vectors[h], dtype=np.float32).tobytes()) for h in sorted(used)))
+        db.commit()
+    finally:
+        db.close()
+    flat = faiss.IndexFlatIP(dimension)
+    flat.add(matrix)
+    faiss.write_index(flat, str(gen / VECTORS_FILE))
+    _fsync_dir_files(gen)
+
+    tmp = index_dir / f".{CURRENT}.tmp"
+    tmp.write_text(gen.name + "\n", encoding="utf-8")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    # Old generations are no longer reachable; open readers keep their file handles.
+    for path in index_dir.iterdir():
+        if path.is_dir() and _GEN.match(path.name) and path != gen:
+            shutil.rmtree(path, ignore_errors=True)
+    if previous is not None and previous.exists() and previous != gen:
+        shutil.rmtree(previous, ignore_errors=True)
+    return gen
+
+
+def _fsync_dir_files(path: Path) -> None:
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
