@@ -41,6 +41,10 @@ def resolve_model(ref: str | None) -> tuple[str, str]:
     return ref, ref
 
 
+# One loaded model per path per process: every Index on the same model shares it.
+_LOADED: dict[str, object] = {}
+
+
 class Embedder:
     """A sentence-transformers model, loaded on first use."""
 
@@ -60,10 +64,13 @@ class Embedder:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-        try:
-            return SentenceTransformer(self.load_path, device="cpu")
-        except Exception as exc:  # any load failure is an index-level problem for the user
-            raise IndexProblem(f"cannot load model {self.model_id!r}: {str(exc).splitlines()[0]}") from exc
+        if self.load_path not in _LOADED:
+            try:
+                _LOADED[self.load_path] = SentenceTransformer(self.load_path, device="cpu")
+            except Exception as exc:  # any load failure is an index-level problem for the user
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise IndexProblem(f"cannot load model {self.model_id!r}: {first_line}") from exc
+        return _LOADED[self.load_path]
 
     @cached_property
     def _fast_tokenizer(self):
@@ -125,5 +132,6 @@ class Embedder:
 
     @cached_property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = getter()
         return int(dim) if dim else int(self._encode(["x"], "query").shape[1])

@@ -32,16 +32,17 @@ def _check_query(text: str) -> str:
 class Index:
     """A semantic index in a folder. ``Index.open("index")`` does not build anything."""
 
-    def __init__(self, path: str | Path = "index", model: str | None = None):
+    def __init__(self, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None):
         self.path = Path(path)
         self._model_ref = model
-        self._embedder: Embedder | None = None
+        self._embedder: Embedder | None = embedder
         self._gen: store.Generation | None = None
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: str | Path = "index", model: str | None = None) -> "Index":
-        return cls(path, model)
+    def open(cls, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None) -> "Index":
+        """Bind to an index folder; ``embedder`` overrides the model (tests, custom encoders)."""
+        return cls(path, model, embedder)
 
     # -- state -------------------------------------------------------------
     def exists(self) -> bool:

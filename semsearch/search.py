@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 from . import store
 from .embed import Embedder
+from .keyword import fts_query
 from .normalize import fold_text
 
 CANDIDATE_FACTOR = 4
+MIN_CANDIDATES = 50
+# Reciprocal-rank fusion constant: larger flattens the difference between ranks.
+RRF_K = 60
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Hit:
     title: str | None
     chunk_id: int = -1
     dense_rank: int | None = None
+    keyword_rank: int | None = None
+    dense_score: float | None = None
 
     def as_json(self) -> dict:
         return {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
@@ -58,18 +64,41 @@ def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: i
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
+def keyword_candidates(gen: store.Generation, query: str, n: int) -> list[tuple[int, float]]:
+    match = fts_query(fold_text(query))
+    return gen.keyword_candidates(match, n) if match else []
+
+
+def fuse(ranked_lists: list[list[int]], weights: list[float], k: int = RRF_K) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion, scaled so first place in every list scores 1.0."""
+    fused: dict[int, float] = {}
+    for ids, weight in zip(ranked_lists, weights):
+        for rank, cid in enumerate(ids, start=1):
+            fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
+    top = sum(w / (k + 1) for w in weights) or 1.0
+    return {cid: score / top for cid, score in fused.items()}
+
+
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5) -> list[Hit]:
-    candidates = dense_candidates(gen, embedder, query, k * CANDIDATE_FACTOR)
-    rows = gen.chunks([cid for cid, _ in candidates])
+    n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
+    dense = dense_candidates(gen, embedder, query, n)
+    keyword = keyword_candidates(gen, query, n)
+    dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
+    dense_score = dict(dense)
+    keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}
+    fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], [1.0, 1.0])
+    order = sorted(fused, key=lambda cid: -fused[cid])
+    rows = gen.chunks(order[: n])
     hits: list[Hit] = []
     seen_text: set[str] = set()
-    for dense_rank, (cid, score) in enumerate(candidates, start=1):
-        row = rows[cid]
-        if row.text_hash in seen_text:
+    for cid in order:
+        row = rows.get(cid)
+        if row is None or row.text_hash in seen_text:
             continue
         seen_text.add(row.text_hash)
-        hits.append(Hit(rank=len(hits) + 1, score=score, text=row.text, title=row.title, chunk_id=cid,
-                        dense_rank=dense_rank,
+        hits.append(Hit(rank=len(hits) + 1, score=fused[cid], text=row.text, title=row.title, chunk_id=cid,
+                        dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
+                        dense_score=dense_score.get(cid),
                         source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end)))
         if len(hits) == k:
             break

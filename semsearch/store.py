@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexProblem
+from .keyword import document_terms
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
@@ -48,6 +49,8 @@ CREATE TABLE chunks (
     title TEXT, text TEXT NOT NULL, embed_text TEXT NOT NULL, text_hash TEXT NOT NULL);
 CREATE INDEX chunks_by_doc ON chunks(doc_id);
 CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- BM25 over keyword terms (see keyword.py); rowid = chunk id; the text itself lives in chunks.
+CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
 """
 
 
@@ -151,6 +154,12 @@ class Generation:
                "c.text, c.embed_text, c.text_hash FROM chunks c JOIN documents d ON d.id = c.doc_id " + where)
         return [ChunkRow(*row) for row in self.db.execute(sql, params)]
 
+    def keyword_candidates(self, match: str, n: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) for an FTS5 MATCH expression."""
+        rows = self.db.execute("SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                               "ORDER BY bm25(chunks_fts) LIMIT ?", (match, n))
+        return [(int(rowid), -float(score)) for rowid, score in rows]
+
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         hashes = list(hashes)
@@ -218,6 +227,8 @@ def write_generation(index_dir: Path, meta: dict[str, str], documents: list[NewD
                 db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (chunk_id, doc_id, c["ordinal"], c["char_start"], c["char_end"], c["line_start"],
                             c["line_end"], c["title"], c["text"], c["embed_text"], c["text_hash"]))
+                db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)",
+                           (chunk_id, document_terms(c["embed_text"])))
                 matrix[chunk_id] = vectors[c["text_hash"]]
                 used.add(c["text_hash"])
                 chunk_id += 1

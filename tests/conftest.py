@@ -1,0 +1,75 @@
+"""Shared fixtures: a fast fake embedder for plumbing tests, and one real index for end-to-end tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SHARED = REPO.parent / "shared"
+DEV_QUESTIONS = SHARED / "dev_questions.jsonl"
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-bigrams vectors: fast, meaningful enough for plumbing tests."""
+
+    model_id = "fake-bigram-64"
+    dimension = 64
+    max_tokens = 512
+
+    def __init__(self):
+        self.embedded_texts: list[str] = []
+
+    def count_tokens(self, texts):
+        return [max(1, len(t) // 2) for t in texts]
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dimension, dtype=np.float32)
+        for a, b in zip(text, text[1:]):
+            v[int(hashlib.md5((a + b).encode()).hexdigest(), 16) % self.dimension] += 1.0
+        norm = np.linalg.norm(v)
+        return v / norm if norm else v
+
+    def encode_passages(self, texts, on_batch=None):
+        self.embedded_texts.extend(texts)
+        out = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+        if on_batch:
+            on_batch(len(texts))
+        return out
+
+    def encode_query(self, text):
+        return self._vector(text)
+
+
+@pytest.fixture
+def fake_embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """A private copy of the seed corpus that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory) -> Path:
+    """One index of the seeds built with the real default model, shared by end-to-end tests."""
+    from semsearch import Index
+
+    path = tmp_path_factory.mktemp("real") / "index"
+    Index.open(path).reindex([SEEDS])
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,97 @@
+from pathlib import Path
+
+from hypothesis import given, settings, strategies as st
+
+from semsearch.chunk import chunk_text, sentence_spans
+from semsearch.normalize import fold_text
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def count(texts):
+    return [len(t) for t in texts]  # one token per character: simple and strict enough
+
+
+def test_each_chunk_is_the_exact_source_slice_with_lines():
+    text = "标题行\n\n第一段第一句。第一段第二句。\n第二段，很短。\n"
+    chunks = chunk_text(text, count, fold_text, max_tokens=100, min_tokens=1)
+    for c in chunks:
+        assert c.text == text[c.char_start:c.char_end]
+        assert text.count("\n", 0, c.char_start) + 1 == c.line_start
+        assert text.count("\n", 0, c.char_end - 1) + 1 == c.line_end
+
+
+def test_short_heading_lines_become_titles_of_the_chunks_below():
+    text = "完善三项制度\n服务建立总体制度。去年4月率先出台意见。\n健全配套制度。去年9月制定方案。\n"
+    chunks = chunk_text(text, count, fold_text, max_tokens=100, min_tokens=1)
+    assert [c.title for c in chunks] == ["完善三项制度", "完善三项制度"]
+    assert chunks[0].text.startswith("服务建立")
+
+
+def test_heading_detection_ignores_pinyin_glosses():
+    text = "首頁>協(xié)商>政協(xié)動態(tài)\n省政協(xié)黨組迅速召開會議。傳達學習。\n"
+    chunks = chunk_text(text, count, fold_text, max_tokens=100, min_tokens=1)
+    assert len(chunks) == 1 and chunks[0].title == "首頁>協(xié)商>政協(xié)動態(tài)"
+
+
+def test_long_paragraph_is_split_at_sentence_ends_within_the_budget():
+    sentence = "县政协坚持用党建工作这根红线贯穿履职全过程。"
+    text = sentence * 40
+    chunks = chunk_text(text, count, fold_text, max_tokens=100, min_tokens=1)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert len(c.text) <= 100
+        assert c.text.endswith("。")
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_a_sentence_longer_than_the_budget_is_cut_without_losing_text():
+    text = "甲" * 250 + "。"
+    chunks = chunk_text(text, count, fold_text, max_tokens=60, min_tokens=1)
+    assert all(len(c.text) <= 60 for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_short_paragraphs_merge_with_their_neighbour():
+    text = "- 第一条新闻标题\n- 第二条新闻标题\n- 第三条新闻标题\n"
+    chunks = chunk_text(text, count, fold_text, max_tokens=100, min_tokens=32)
+    assert len(chunks) == 1 and chunks[0].line_start == 1 and chunks[0].line_end == 3
+
+
+def test_seed_files_chunk_into_exact_slices_that_cover_all_text():
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        chunks = chunk_text(text, count, fold_text, max_tokens=300)
+        covered = set()
+        for c in chunks:
+            assert c.text == text[c.char_start:c.char_end]
+            covered.update(range(c.char_start, c.char_end))
+        titles = " ".join(c.title for c in chunks if c.title)
+        lines = text.splitlines()
+        for i, ch in enumerate(text):
+            if not ch.isspace() and i not in covered:
+                # the only text outside chunks is heading lines, which live on as titles
+                assert lines[text.count("\n", 0, i)].strip() in titles, (path.name, i)
+
+
+def test_sentence_spans_trim_whitespace_and_keep_closing_quotes():
+    text = " 他说：“好。” 然后走了！\n"
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == ["他说：“好。”", "然后走了！"]
+
+
+lines = st.lists(st.text(alphabet=st.sampled_from(list("政协委员。，！？ab \t(xié)#-")), max_size=80), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines, st.sampled_from(["\n", "\r\n", "\n\n"]))
+def test_chunks_are_exact_ordered_and_deterministic_for_any_text(parts, newline):
+    text = newline.join(parts)
+    chunks = chunk_text(text, count, fold_text, max_tokens=20, min_tokens=4)
+    assert chunk_text(text, count, fold_text, max_tokens=20, min_tokens=4) == chunks
+    previous_end = 0
+    for c in chunks:
+        assert c.text == text[c.char_start:c.char_end]
+        assert c.char_start >= previous_end and c.char_end > c.char_start
+        assert 1 <= c.line_start <= c.line_end
+        previous_end = c.char_end
