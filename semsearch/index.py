@@ -16,7 +16,7 @@ from .answer import Answer, answer_question
 from .embed import Embedder
 from .errors import IndexProblem, InputError
 from .indexer import Progress, ReindexReport, corpus_changes, reindex
-from .search import Hit, search
+from .search import MODES, Hit, search
 
 MAX_QUERY_CHARS = 4000
 
@@ -86,13 +86,16 @@ class Index:
         with self._lock:
             return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress)
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
         query = _check_query(query)
-        if k < 1:
-            raise InputError("k must be at least 1")
+        if not isinstance(k, int) or k < 1:
+            raise InputError("k must be a whole number of at least 1")
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}")
         with self._lock:
             gen, embedder = self._checked()
-            return search(gen, embedder, query, k)
+            return search(gen, embedder, query, k, mode)
 
     def ask(self, question: str, k: int = 5, min_score: float | None = None) -> Answer:
         question = _check_query(question)

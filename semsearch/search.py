@@ -19,6 +19,10 @@ CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 50
 # Reciprocal-rank fusion constant: larger flattens the difference between ranks.
 RRF_K = 60
+# Relative trust in each ranking (tuned on bench/questions, see bench/RESULTS.md).
+DENSE_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+MODES = ("hybrid", "dense", "keyword")
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,16 @@ def fuse(ranked_lists: list[list[int]], weights: list[float], k: int = RRF_K) ->
     return {cid: score / top for cid, score in fused.items()}
 
 
-def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5) -> list[Hit]:
+def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+    """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
-    dense = dense_candidates(gen, embedder, query, n)
-    keyword = keyword_candidates(gen, query, n)
+    dense = dense_candidates(gen, embedder, query, n) if mode != "keyword" else []
+    keyword = keyword_candidates(gen, query, n) if mode != "dense" else []
     dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
     dense_score = dict(dense)
     keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}
-    fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], [1.0, 1.0])
+    weights = [DENSE_WEIGHT if dense else 0.0, KEYWORD_WEIGHT if keyword else 0.0]
+    fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
     order = sorted(fused, key=lambda cid: -fused[cid])
     rows = gen.chunks(order[: n])
     hits: list[Hit] = []

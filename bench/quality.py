@@ -1,0 +1,158 @@
+"""Retrieval quality benchmark: dense-only, keyword-only and hybrid on every question set.
+
+    .venv/bin/python bench/quality.py [--index DIR] [--out bench/results]
+
+Builds (or reuses) an index of seeds/ with the default model, then for each
+question file reports hit@1, hit@5, MRR@10 per mode, per question kind, the
+Traditional-vs-Simplified gap on question triples, and (for hybrid ``ask``)
+no-answer precision/recall and whether the answer sentences hold the gold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from semsearch import Index  # noqa: E402
+from semsearch.evaluate import first_relevant_rank, is_relevant, metrics  # noqa: E402
+
+QUESTION_SETS = {
+    "dev": REPO.parent / "shared" / "dev_questions.jsonl",
+    "seeds": REPO / "bench" / "questions" / "seeds_questions.jsonl",
+}
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def kind_of(q: dict) -> str:
+    if "kind" in q:
+        return q["kind"]
+    return "unanswerable" if not q["gold"] else "dev"
+
+
+def run(index: Index, questions: list[dict], mode: str) -> dict[str, int | None]:
+    ranks = {}
+    for q in questions:
+        if q["gold"]:
+            hits = index.search(q["q"], k=10, mode=mode)
+            ranks[q["id"]] = first_relevant_rank([h.text for h in hits], tuple(q["gold"]))
+    return ranks
+
+
+def ask_figures(index: Index, questions: list[dict]) -> dict:
+    answerable = [q for q in questions if q["gold"]]
+    unanswerable = [q for q in questions if not q["gold"]]
+    said_none_ok = said_none_wrong = gold_in_answer = 0
+    misses = []
+    for q in answerable:
+        answer = index.ask(q["q"])
+        if answer.no_answer:
+            said_none_wrong += 1
+            misses.append(q["id"] + ":no_answer")
+        elif is_relevant(" ".join(s.text for s in answer.sentences), tuple(q["gold"])):
+            gold_in_answer += 1
+        else:
+            misses.append(q["id"])
+    for q in unanswerable:
+        if index.ask(q["q"]).no_answer:
+            said_none_ok += 1
+    said_none = said_none_ok + said_none_wrong
+    return {
+        "answerable": len(answerable), "unanswerable": len(unanswerable),
+        "no_answer_precision": round(said_none_ok / said_none, 3) if said_none else None,
+        "no_answer_recall": round(said_none_ok / len(unanswerable), 3) if unanswerable else None,
+        "false_no_answer_rate": round(said_none_wrong / len(answerable), 3) if answerable else None,
+        "gold_in_answer_sentences": round(gold_in_answer / len(answerable), 3) if answerable else None,
+        "answer_misses": misses,
+    }
+
+
+def triple_gap(questions: list[dict], ranks: dict[str, int | None]) -> dict:
+    groups = defaultdict(dict)
+    for q in questions:
+        if "-" in q["id"] and q["gold"]:
+            stem, form = q["id"].rsplit("-", 1)
+            groups[form][stem] = ranks.get(q["id"])
+    out = {form: round(metrics(list(r.values()))["hit@5"], 3) for form, r in groups.items()}
+    if out:
+        out["max_gap"] = round(max(out.values()) - min(out.values()), 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", type=Path, default=REPO / "bench" / ".cache" / "quality-index")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
+    args = parser.parse_args()
+
+    index = Index.open(args.index)
+    started = time.perf_counter()
+    report = index.reindex([REPO / "seeds"])
+    print(f"index: {report['chunks']['total']} chunks, {report['chunks']['embedded']} embedded "
+          f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+    results = {"date": time.strftime("%Y-%m-%d"), "model": report["model"], "sets": {}}
+    for name, path in QUESTION_SETS.items():
+        if not path.is_file():
+            continue
+        questions = load(path)
+        entry = {"questions": len(questions), "modes": {}}
+        for mode in ("dense", "keyword", "hybrid"):
+            ranks = run(index, questions, mode)
+            by_kind = defaultdict(list)
+            for q in questions:
+                if q["gold"]:
+                    by_kind[kind_of(q)].append(ranks[q["id"]])
+            entry["modes"][mode] = {
+                "all": {k: round(v, 3) for k, v in metrics(list(ranks.values())).items()},
+                "by_kind": {kind: {k: round(v, 3) for k, v in metrics(r).items()} | {"n": len(r)}
+                            for kind, r in sorted(by_kind.items())},
+                "triples_hit@5": triple_gap(questions, ranks),
+                "misses@5": sorted(i for i, r in ranks.items() if r is None or r > 5),
+            }
+        if not args.no_ask:
+            entry["ask"] = ask_figures(index, questions)
+        results["sets"][name] = entry
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Retrieval quality ({results['date']}, model {results['model']})", "",
+             "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
+    for name, entry in results["sets"].items():
+        for mode, m in entry["modes"].items():
+            a = m["all"]
+            n = sum(k["n"] for k in m["by_kind"].values())
+            lines.append(f"| {name} | {mode} | {n} | {a['hit@1']:.3f} | {a['hit@5']:.3f} | {a['mrr@10']:.3f} | "
+                         f"{', '.join(m['misses@5']) or '-'} |")
+    lines += ["", "By kind (hybrid):", "", "| set | kind | n | hit@1 | hit@5 | MRR@10 |", "|---|---|---|---|---|---|"]
+    for name, entry in results["sets"].items():
+        for kind, k in entry["modes"]["hybrid"]["by_kind"].items():
+            lines.append(f"| {name} | {kind} | {k['n']} | {k['hit@1']:.3f} | {k['hit@5']:.3f} | {k['mrr@10']:.3f} |")
+    lines += ["", "Same question in Simplified / Traditional / English (hybrid hit@5):", ""]
+    for name, entry in results["sets"].items():
+        gap = entry["modes"]["hybrid"]["triples_hit@5"]
+        if gap:
+            lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in gap.items()))
+    if not args.no_ask:
+        lines += ["", "Answers (`ask`, hybrid):", "", "| set | answerable | unanswerable | no-answer precision | "
+                  "no-answer recall | false no-answer | gold in answer sentences |", "|---|---|---|---|---|---|---|"]
+        for name, entry in results["sets"].items():
+            a = entry["ask"]
+            lines.append(f"| {name} | {a['answerable']} | {a['unanswerable']} | {a['no_answer_precision']} | "
+                         f"{a['no_answer_recall']} | {a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} |")
+    (args.out / "quality.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
