@@ -1,0 +1,123 @@
+"""Reindex plumbing with a fast fake embedder: counts, reuse, atomic generations, model guard."""
+
+import json
+import os
+import time
+
+import pytest
+
+from semsearch import Index
+from semsearch.errors import IndexProblem, InputError
+from semsearch.store import CURRENT
+
+
+def _touch_later(path):
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+def test_first_reindex_counts_every_file_and_chunk(tmp_path, corpus, fake_embedder):
+    report = Index.open(tmp_path / "idx", embedder=fake_embedder).reindex([corpus])
+    assert report["schema"] == 1
+    assert report["files"] == {"added": 5, "updated": 0, "deleted": 0, "unchanged": 0}
+    assert report["chunks"]["total"] == report["chunks"]["embedded"] > 50
+    assert report["model"] == fake_embedder.model_id
+
+
+def test_unchanged_corpus_embeds_nothing(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    first = idx.reindex([corpus])
+    second = idx.reindex()
+    assert second["files"]["unchanged"] == 5
+    assert second["chunks"] == {"total": first["chunks"]["total"], "embedded": 0, "removed": 0}
+
+
+def test_add_edit_delete_and_rename_are_tracked(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    total = idx.reindex([corpus])["chunks"]["total"]
+    (corpus / "new.md").write_text("# 新文件\n\n一个全新的段落，讲述委员读书活动。\n", encoding="utf-8")
+    edited = corpus / "003_a04c3e3b5e096c7a.txt"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n新增一段关于夜校的内容。\n", encoding="utf-8")
+    deleted_text = (corpus / "000_f9c47bd5452f56e6.txt").read_text(encoding="utf-8")
+    (corpus / "000_f9c47bd5452f56e6.txt").unlink()
+    (corpus / "001_ba7e178bdbc88010.txt").rename(corpus / "renamed.txt")
+    fake_embedder.embedded_texts.clear()
+    report = idx.reindex()
+    assert report["files"] == {"added": 2, "updated": 1, "deleted": 2, "unchanged": 2}
+    # the renamed file's text and the edited file's old paragraphs were embedded before: not again
+    assert report["chunks"]["embedded"] == 2
+    assert report["chunks"]["removed"] > 0
+    assert report["chunks"]["total"] == idx.status()["chunks"]
+    assert report["chunks"]["total"] < total  # a whole file is gone
+    texts = [h.text for h in idx.search("靖州县政协党组", k=20)]
+    assert not any(t in deleted_text for t in texts)
+    assert any("夜校" in h.text for h in idx.search("夜校", k=3))
+
+
+def test_reindex_writes_a_new_generation_and_removes_the_old(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    first = (tmp_path / "idx" / CURRENT).read_text().strip()
+    _touch_later(corpus / "002_82a0a245436f2301.txt")
+    idx.reindex()
+    second = (tmp_path / "idx" / CURRENT).read_text().strip()
+    assert first != second
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith("gen-")) == [second]
+
+
+def test_index_built_with_one_model_refuses_another(tmp_path, corpus, fake_embedder):
+    Index.open(tmp_path / "idx", embedder=fake_embedder).reindex([corpus])
+
+    class Other(type(fake_embedder)):
+        model_id = "another-model"
+
+    with pytest.raises(IndexProblem, match="fake-bigram-64.*another-model|another-model.*fake-bigram-64"):
+        Index.open(tmp_path / "idx", embedder=Other()).search("政协")
+    with pytest.raises(IndexProblem, match="--rebuild"):
+        Index.open(tmp_path / "idx", embedder=Other()).reindex()
+    report = Index.open(tmp_path / "idx", embedder=Other()).reindex(rebuild=True)
+    assert report["model"] == "another-model" and report["chunks"]["embedded"] == report["chunks"]["total"]
+
+
+def test_search_on_a_missing_index_is_an_index_problem(tmp_path, fake_embedder):
+    with pytest.raises(IndexProblem, match="no index"):
+        Index.open(tmp_path / "nothing", embedder=fake_embedder).search("政协")
+
+
+@pytest.mark.parametrize("query", ["", "   ", "x" * 4001])
+def test_empty_or_huge_queries_are_input_errors(tmp_path, corpus, fake_embedder, query):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    with pytest.raises(InputError):
+        idx.search(query)
+
+
+def test_missing_corpus_path_is_an_input_error(tmp_path, fake_embedder):
+    with pytest.raises(InputError, match="no such file"):
+        Index.open(tmp_path / "idx", embedder=fake_embedder).reindex([tmp_path / "absent"])
+    assert not (tmp_path / "idx" / CURRENT).exists()
+
+
+def test_status_reports_new_changed_and_deleted_files(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    assert idx.status()["stale"] is False
+    (corpus / "x.txt").write_text("新的内容。", encoding="utf-8")
+    (corpus / "002_82a0a245436f2301.txt").write_text("改过了。", encoding="utf-8")
+    (corpus / "004_a196217599c831b5.txt").unlink()
+    status = idx.status()
+    assert status["stale"] is True
+    assert status["changes"] == {"new": ["x.txt"], "changed": ["002_82a0a245436f2301.txt"],
+                                 "deleted": ["004_a196217599c831b5.txt"]}
+    assert status["documents"] == 5 and status["chunks"] > 0 and status["model"] == fake_embedder.model_id
+    json.dumps(status)
+
+
+def test_results_cite_exact_source_spans(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    for hit in idx.search("委员工作站", k=10):
+        text = (corpus / hit.source.path).read_text(encoding="utf-8")
+        assert text[hit.source.char_start:hit.source.char_end] == hit.text
+        assert text.count("\n", 0, hit.source.char_start) + 1 == hit.source.line_start
+        assert text.count("\n", 0, hit.source.char_end - 1) + 1 == hit.source.line_end
