@@ -11,7 +11,9 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     # Only ever the CPU build: a plain `pip install torch` would pull several GB of CUDA wheels.
     # First a local CPU wheel that pip's configured find-links may hold; else an index the user names.
-    if ! "${PIP[@]}" install --no-index torch==2.13.0 2>/dev/null; then
+    if "${PIP[@]}" install --quiet --no-deps --no-index torch==2.13.0 2>/dev/null; then
+        "${PIP[@]}" install --quiet torch==2.13.0  # torch is in place: this adds its small pure-Python dependencies
+    else
         if [ -z "${TORCH_INDEX_URL:-}" ]; then
             echo "setup: no local CPU build of torch 2.13.0; set TORCH_INDEX_URL to PyTorch's CPU wheel index and rerun" >&2
             exit 1

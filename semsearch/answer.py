@@ -23,7 +23,7 @@ from .normalize import match_key
 from .search import Hit
 
 # Dense cosine below which the best passage is taken not to answer at all.
-DEFAULT_MIN_SCORE = 0.80
+DEFAULT_MIN_SCORE = 0.0
 MAX_SENTENCES = 3
 CLOSE_TO_BEST = 0.85
 _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")

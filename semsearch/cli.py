@@ -25,7 +25,7 @@ model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True
 app.add_typer(model_app, name="model")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ class RichProgress:
         self.quiet = quiet
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                            console=err, transient=True, disable=quiet)
+                            console=err, transient=True, disable=quiet or not err.is_terminal)
         self.task = None
         self.stage_task = None
 

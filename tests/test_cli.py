@@ -1,0 +1,163 @@
+"""The command line as users and scripts run it: a real process, the real model, the JSON contract, exit codes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEV_QUESTIONS, SEEDS
+
+SEARCH_KEYS = {"rank", "score", "text", "source", "title"}
+SOURCE_KEYS = {"path", "line_start", "line_end", "char_start", "char_end"}
+
+
+def run(*args, index=None, env=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    if index is not None:
+        full_env["SEMSEARCH_INDEX"] = str(index)
+    return subprocess.run([sys.executable, "-m", "semsearch", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def check_results_cite_the_source(results):
+    assert [r["rank"] for r in results] == list(range(1, len(results) + 1))
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    for r in results:
+        assert set(r) == SEARCH_KEYS and set(r["source"]) == SOURCE_KEYS
+        text = (SEEDS / r["source"]["path"]).read_text(encoding="utf-8")
+        assert text[r["source"]["char_start"]:r["source"]["char_end"]] == r["text"]
+        assert text.count("\n", 0, r["source"]["char_start"]) + 1 == r["source"]["line_start"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ask", "--help"], ["search", "--help"], ["status", "--help"]])
+def test_help_never_imports_torch(argv):
+    code = ("import sys\nfrom semsearch import cli\n"
+            f"try:\n    cli.app({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('heavy:', sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().endswith("heavy: []"), proc.stdout[-300:] + proc.stderr
+
+
+def test_ask_cites_the_1363_workstations_passage_first(real_index):
+    proc = run("ask", "如何建设委员工作站?", "--json", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["schema"] == 1 and data["question"] == "如何建设委员工作站?" and data["no_answer"] is False
+    top = data["results"][0]
+    assert top["source"]["path"] == "002_82a0a245436f2301.txt" and "1363个委员工作站" in top["text"]
+    check_results_cite_the_source(data["results"])
+    sentences = data["answer"]["sentences"]
+    assert 1 <= len(sentences) <= 3
+    ranks = {r["rank"]: r["text"] for r in data["results"]}
+    for s in sentences:
+        assert s["text"] in ranks[s["citation"]]
+        assert f"[{s['citation']}]" in data["answer"]["text"]
+
+
+def test_ask_prints_answer_and_citations_for_people(real_index):
+    proc = run("ask", "如何建设委员工作站?", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    assert "Answer" in proc.stdout and "002_82a0a245436f2301.txt:12" in proc.stdout
+    assert "1363" in proc.stdout
+
+
+def test_search_json_contract(real_index):
+    proc = run("search", "邻水县政协编辑了多少期社情民意", "-k", "3", "--json", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"schema", "query", "results"} and len(data["results"]) == 3
+    check_results_cite_the_source(data["results"])
+
+
+def test_traditional_and_simplified_queries_find_the_same_passage(real_index):
+    simp = json.loads(run("search", "云南省政协有几个专委会成立了分党组", "--json", index=real_index).stdout)
+    trad = json.loads(run("search", "雲南省政協有幾個專委會成立了分黨組", "--json", index=real_index).stdout)
+    assert simp["results"][0]["source"] == trad["results"][0]["source"]
+
+
+def test_eval_reports_hit_at_5_of_at_least_0_9_on_the_dev_questions(real_index):
+    proc = run("eval", DEV_QUESTIONS, "--json", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["questions"] == 10 and data["hit@5"] >= 0.9
+    assert {"hit@1", "hit@5", "mrr@10"} <= set(data)
+
+
+def test_status_json_names_the_model_and_counts(real_index):
+    proc = run("status", "--json", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["model"] == "multilingual-e5-small" and data["documents"] == 5 and data["stale"] is False
+
+
+def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "000_f9c47bd5452f56e6.txt", corpus)
+    first = run("reindex", corpus, "--json", index=tmp_path / "idx")
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert set(data) == {"schema", "index", "model", "files", "chunks", "seconds"}
+    assert data["files"] == {"added": 1, "updated": 0, "deleted": 0, "unchanged": 0}
+    assert data["chunks"]["embedded"] == data["chunks"]["total"] > 0
+    again = json.loads(run("reindex", "--json", index=tmp_path / "idx").stdout)
+    assert again["chunks"]["embedded"] == 0 and again["files"]["unchanged"] == 1
+
+
+def test_ask_builds_a_missing_index_from_the_default_corpus_first(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "002_82a0a245436f2301.txt", corpus)
+    proc = run("search", "委员工作站", "--json", index=tmp_path / "idx", env={"SEMSEARCH_CORPUS": str(corpus)})
+    assert proc.returncode == 0, proc.stderr
+    assert "building it from" in proc.stderr
+    assert json.loads(proc.stdout)["results"]
+
+
+def test_missing_path_exits_2_with_one_line(tmp_path):
+    proc = run("reindex", tmp_path / "does-not-exist", index=tmp_path / "idx")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_option_exits_2(real_index):
+    assert run("search", "政协", "--top-k", "0", index=real_index).returncode == 2
+
+
+def test_empty_query_exits_2_without_traceback(real_index):
+    proc = run("search", "  ", index=real_index)
+    assert proc.returncode == 2 and "empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_querying_with_another_model_exits_3_naming_both(real_index):
+    proc = run("search", "政协", "--model", "some-other-model", index=real_index)
+    assert proc.returncode == 3
+    assert "multilingual-e5-small" in proc.stderr and "some-other-model" in proc.stderr
+
+
+def test_corrupt_index_exits_3_and_says_how_to_repair(tmp_path, real_index):
+    broken = tmp_path / "broken"
+    shutil.copytree(real_index, broken)
+    live = (broken / "CURRENT").read_text().strip()
+    (broken / live / "vectors.faiss").write_bytes(b"not a faiss file")
+    proc = run("search", "政协", index=broken)
+    assert proc.returncode == 3 and "--rebuild" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_answer_exits_1(real_index):
+    proc = run("ask", "如何建设委员工作站?", "--min-score", "1.5", "--json", index=real_index)
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["no_answer"] is True and data["answer"]["sentences"] == []
+
+
+def test_bad_question_file_exits_2(tmp_path, real_index):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "no q field"}\n', encoding="utf-8")
+    proc = run("eval", bad, index=real_index)
+    assert proc.returncode == 2 and "q.jsonl:1" in proc.stderr
