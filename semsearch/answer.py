@@ -14,16 +14,22 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from . import keyword
 from .chunk import sentence_spans
 from .embed import Embedder
-from .normalize import match_key
+from .normalize import fold_text, match_key
 from .search import Hit
 
-# Dense cosine below which the best passage is taken not to answer at all.
-DEFAULT_MIN_SCORE = 0.0
+# Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
+# cross-lingual ones lower, so questions with and without Chinese get their own thresholds;
+# both were calibrated on bench/questions (see bench/RESULTS.md).
+MIN_COSINE_CJK = 0.87
+MIN_COSINE_OTHER = 0.75
+_HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 MAX_SENTENCES = 3
 CLOSE_TO_BEST = 0.85
 _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
@@ -62,10 +68,35 @@ def bigrams(text: str) -> set[str]:
     return grams
 
 
+def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]],
+                 min_score: float | None = None) -> bool:
+    """True when the passages found do not answer ``question``.
+
+    Three signals, each cheap: the best cosine is below the threshold; the question
+    shares no term at all with the corpus; or it names a place, person or body that
+    the corpus never mentions (浙江 in a corpus about Gansu and Yunnan).
+    """
+    if not hits:
+        return True
+    folded = fold_text(question)
+    has_cjk = bool(_HAS_CJK.search(folded))
+    threshold = min_score if min_score is not None else (MIN_COSINE_CJK if has_cjk else MIN_COSINE_OTHER)
+    best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    if best_cosine is not None and best_cosine < threshold:
+        return True
+    if min_score is not None:
+        return False
+    query = keyword.query_terms(folded)
+    counts = term_counts(query + keyword.names(folded))
+    if query and not any(counts[t] for t in query):
+        return True
+    return any(counts[name] == 0 for name in keyword.names(folded))
+
+
 def answer_question(question: str, hits: list[Hit], embedder: Embedder,
+                    term_counts: Callable[[list[str]], dict[str, int]] | None = None,
                     min_score: float | None = None) -> Answer:
-    threshold = DEFAULT_MIN_SCORE if min_score is None else min_score
-    if not hits or hits[0].score < threshold:
+    if unanswerable(question, hits, term_counts or (lambda terms: dict.fromkeys(terms, 1)), min_score):
         return Answer(no_answer=True, text="", hits=[])
 
     candidates: list[tuple[Hit, int, int, str]] = []
@@ -81,8 +112,6 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     idf = {g: math.log(1 + n / (1 + sum(g in sg for sg in s_grams))) for g in q_grams}
     q_weight = sum(idf.values()) or 1.0
     lexical = np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
-
-    from .normalize import fold_text
 
     q_vec = embedder.encode_query(fold_text(question))
     s_vecs = embedder.encode_passages([fold_text(c[3]) for c in candidates])

@@ -101,7 +101,8 @@ class Index:
         question = _check_query(question)
         hits = self.search(question, k)
         with self._lock:
-            return answer_question(question, hits, self.embedder(), min_score=min_score)
+            gen = self._generation()
+            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
 
     def status(self) -> dict:
         with self._lock:

@@ -44,16 +44,61 @@ def terms(folded: str) -> list[str]:
     return out
 
 
+_PROPER = {"ns", "nr", "nrt", "nrfg", "nt", "nz"}
+_PLACE_SUFFIX = "省市县区镇乡村州"
+_LATIN = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=1)
+def _pinyin():
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin
+
+
+def name_pinyin(folded: str) -> list[str]:
+    """Toneless joined pinyin of the proper nouns in ``folded`` (and of place names without their suffix)."""
+    out = []
+    for word, tag in _segmenter().tag(folded):
+        if len(word) < 2 or not all(_CJK.match(ch) for ch in word):
+            continue
+        is_place = len(word) >= 3 and word[-1] in _PLACE_SUFFIX
+        if tag not in _PROPER and not is_place:
+            continue
+        syllables = _pinyin()(word)
+        out.append("".join(syllables))
+        if is_place:
+            out.append("".join(syllables[:-1]))
+    return out
+
+
+def names(folded: str) -> list[str]:
+    """Proper nouns (places, people, organisations) in ``folded``, as jieba tags them."""
+    found = []
+    for word, tag in _segmenter().tag(folded):
+        if len(word) >= 2 and all(_CJK.match(ch) for ch in word) and (
+                tag in _PROPER or (len(word) >= 3 and word[-1] in _PLACE_SUFFIX)):
+            found.append(word)
+    return found
+
+
 def document_terms(folded: str) -> str:
-    return " ".join(terms(folded))
+    return " ".join(terms(folded) + name_pinyin(folded))
+
+
+_QUESTION_PHRASES = re.compile("|".join(sorted((w for w in QUESTION_WORDS if len(w) > 1 and _CJK.match(w)),
+                                               key=len, reverse=True)))
 
 
 def query_terms(folded: str) -> list[str]:
-    """Distinct content terms of a query, question words removed."""
+    """Distinct content terms of a query, question words removed (also from the bigrams)."""
     seen: dict[str, None] = {}
-    for term in terms(folded):
+    for term in terms(_QUESTION_PHRASES.sub(" ", folded)):
         if term not in QUESTION_WORDS:
             seen.setdefault(term, None)
+    latin = _LATIN.findall(unicodedata.normalize("NFKC", folded).lower())
+    for a, b in zip(latin, latin[1:]):
+        seen.setdefault(a + b, None)
     return list(seen)
 
 

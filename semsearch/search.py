@@ -21,8 +21,9 @@ MIN_CANDIDATES = 50
 RRF_K = 60
 # Relative trust in each ranking (tuned on bench/questions, see bench/RESULTS.md).
 DENSE_WEIGHT = 1.0
-KEYWORD_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.25
 MODES = ("hybrid", "dense", "keyword")
+FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,41 @@ def keyword_candidates(gen: store.Generation, query: str, n: int) -> list[tuple[
     return gen.keyword_candidates(match, n) if match else []
 
 
-def fuse(ranked_lists: list[list[int]], weights: list[float], k: int = RRF_K) -> dict[int, float]:
+def fuse(ranked_lists: list[list[int]], weights: list[float], k: int | None = None) -> dict[int, float]:
     """Weighted reciprocal-rank fusion, scaled so first place in every list scores 1.0."""
+    k = RRF_K if k is None else k
     fused: dict[int, float] = {}
     for ids, weight in zip(ranked_lists, weights):
         for rank, cid in enumerate(ids, start=1):
             fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
     top = sum(w / (k + 1) for w in weights) or 1.0
     return {cid: score / top for cid, score in fused.items()}
+
+
+def normalise_dense(scored: list[tuple[int, float]]) -> dict[int, float]:
+    """Cosines rescaled so the best candidate is 1 and the last of the candidate pool is 0."""
+    if not scored:
+        return {}
+    top, floor = scored[0][1], scored[-1][1]
+    span = (top - floor) or 1.0
+    return {cid: max(0.0, (s - floor) / span) for cid, s in scored}
+
+
+def normalise_keyword(scored: list[tuple[int, float]]) -> dict[int, float]:
+    """BM25 scores as a share of the best one."""
+    if not scored:
+        return {}
+    top = scored[0][1] or 1.0
+    return {cid: s / top for cid, s in scored}
+
+
+def fuse_scores(normalised: list[dict[int, float]], weights: list[float]) -> dict[int, float]:
+    total = sum(weights) or 1.0
+    fused: dict[int, float] = {}
+    for scores, weight in zip(normalised, weights):
+        for cid, s in scores.items():
+            fused[cid] = fused.get(cid, 0.0) + weight * s / total
+    return fused
 
 
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
@@ -92,7 +120,10 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     dense_score = dict(dense)
     keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}
     weights = [DENSE_WEIGHT if dense else 0.0, KEYWORD_WEIGHT if keyword else 0.0]
-    fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
+    if FUSION == "rrf":
+        fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
+    else:
+        fused = fuse_scores([normalise_dense(dense), normalise_keyword(keyword)], weights)
     order = sorted(fused, key=lambda cid: -fused[cid])
     rows = gen.chunks(order[: n])
     hits: list[Hit] = []

@@ -160,6 +160,17 @@ class Generation:
                                "ORDER BY bm25(chunks_fts) LIMIT ?", (match, n))
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
+    def term_document_counts(self, terms: list[str]) -> dict[str, int]:
+        """How many chunks contain each keyword term (0 for terms the corpus never uses)."""
+        if not getattr(self, "_vocab_ready", False):
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
+            self._vocab_ready = True
+        counts = dict.fromkeys(terms, 0)
+        if terms:
+            marks = ",".join("?" * len(terms))
+            counts.update(self.db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", terms))
+        return counts
+
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         hashes = list(hashes)
