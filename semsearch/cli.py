@@ -191,7 +191,9 @@ def search(
     except SemsearchError as exc:
         _fail(exc)
     if as_json:
-        print(json.dumps({"schema": 1, "query": query, "results": [h.as_json() for h in hits]}, ensure_ascii=False))
+        from .search import results_json
+
+        print(json.dumps(results_json(query, hits), ensure_ascii=False))
     elif not hits:
         out.print("No results.", markup=False)
     else:

@@ -60,6 +60,11 @@ class Hit:
                 "source": self.source.as_json(), "title": self.title}
 
 
+def results_json(query: str, hits: list[Hit]) -> dict:
+    """The ``search`` JSON of CONVENTIONS.md (schema 1)."""
+    return {"schema": 1, "query": query, "results": [h.as_json() for h in hits]}
+
+
 def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
     """(chunk id, cosine) for the ``n`` nearest passages."""
     if gen.faiss_index.ntotal == 0:
