@@ -20,7 +20,7 @@ from typing import Callable
 
 from . import store
 from .chunk import chunk_text
-from .documents import UnreadableDocument, check_roots, iter_corpus_files, read_document
+from .documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
 from .embed import Embedder
 from .errors import IndexProblem
 from .normalize import fold_text
@@ -104,7 +104,8 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
 
         documents: list[store.NewDocument] = []
         seen: set[tuple[str, str]] = set()
-        for root, path in (pair for r in roots for pair in iter_corpus_files(r)):
+        unsupported: list[Path] = []
+        for root, path in (pair for r in roots for pair in iter_corpus_files(r, unsupported)):
             rel = path.relative_to(root).as_posix()
             key = (str(root), rel)
             if key in seen:
@@ -137,9 +138,15 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                 root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256, encoding=doc.encoding,
                 chunks=[{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
                          "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
+                         "page": page_of(doc.text, c.char_start) if doc.encoding == "pdf" else None,
                          "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": _hash(et)}
                         for c in chunks]))
         report.deleted = len(set(old_docs) - seen)
+        if unsupported:
+            names = ", ".join(p.name for p in unsupported[:5]) + (", ..." if len(unsupported) > 5 else "")
+            message = f"skipped {len(unsupported)} file(s) of unsupported type: {names}"
+            report.skipped.append(message)
+            progress.on_warning(message)
 
         needed = {c["text_hash"]: c["embed_text"] for d in documents for c in d.chunks}
         vectors = live.cached_vectors(set(needed)) if live else {}
@@ -183,7 +190,7 @@ def _carry_over(previous: store.Generation, old: dict, key: tuple[str, str], mti
     return store.NewDocument(
         root=key[0], path=key[1], size=old["size"], mtime=mtime, sha256=old["sha256"], encoding=old["encoding"],
         chunks=[{"ordinal": i, "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
-                 "line_end": r.line_end, "title": r.title, "text": r.text, "embed_text": r.embed_text,
+                 "line_end": r.line_end, "page": r.page, "title": r.title, "text": r.text, "embed_text": r.embed_text,
                  "text_hash": r.text_hash} for i, r in enumerate(rows)])
 
 

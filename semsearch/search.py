@@ -33,14 +33,19 @@ class Source:
     line_end: int
     char_start: int
     char_end: int
+    page: int | None = None  # PDFs only
 
     def as_json(self) -> dict:
-        return {"path": self.path, "line_start": self.line_start, "line_end": self.line_end,
-                "char_start": self.char_start, "char_end": self.char_end}
+        out = {"path": self.path, "line_start": self.line_start, "line_end": self.line_end,
+               "char_start": self.char_start, "char_end": self.char_end}
+        if self.page is not None:
+            out["page"] = self.page
+        return out
 
     def cite(self) -> str:
         lines = str(self.line_start) if self.line_start == self.line_end else f"{self.line_start}-{self.line_end}"
-        return f"{self.path}:{lines}"
+        page = f" (p. {self.page})" if self.page is not None else ""
+        return f"{self.path}:{lines}{page}"
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,8 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
         hits.append(Hit(rank=len(hits) + 1, score=fused[cid], text=row.text, title=row.title, chunk_id=cid,
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),
-                        source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end)))
+                        source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end,
+                                      row.page)))
         if len(hits) == k:
             break
     return hits

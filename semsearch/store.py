@@ -30,7 +30,7 @@ import numpy as np
 from .errors import IndexProblem
 from .keyword import document_terms
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CURRENT = "CURRENT"
 DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
@@ -45,7 +45,7 @@ CREATE TABLE documents (
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id), ordinal INTEGER NOT NULL,
     char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
-    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL, line_end INTEGER NOT NULL, page INTEGER,
     title TEXT, text TEXT NOT NULL, embed_text TEXT NOT NULL, text_hash TEXT NOT NULL);
 CREATE INDEX chunks_by_doc ON chunks(doc_id);
 CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
@@ -63,6 +63,7 @@ class ChunkRow:
     char_end: int
     line_start: int
     line_end: int
+    page: int | None
     title: str | None
     text: str
     embed_text: str
@@ -150,7 +151,7 @@ class Generation:
         return {row.id: row for row in self._chunk_rows(f"WHERE c.id IN ({marks})", tuple(int(i) for i in ids))}
 
     def _chunk_rows(self, where: str, params: tuple) -> list[ChunkRow]:
-        sql = ("SELECT c.id, d.root, d.path, c.char_start, c.char_end, c.line_start, c.line_end, c.title, "
+        sql = ("SELECT c.id, d.root, d.path, c.char_start, c.char_end, c.line_start, c.line_end, c.page, c.title, "
                "c.text, c.embed_text, c.text_hash FROM chunks c JOIN documents d ON d.id = c.doc_id " + where)
         return [ChunkRow(*row) for row in self.db.execute(sql, params)]
 
@@ -235,9 +236,9 @@ def write_generation(index_dir: Path, meta: dict[str, str], documents: list[NewD
             db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (doc_id, doc.root, doc.path, doc.size, doc.mtime, doc.sha256, doc.encoding))
             for c in doc.chunks:
-                db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (chunk_id, doc_id, c["ordinal"], c["char_start"], c["char_end"], c["line_start"],
-                            c["line_end"], c["title"], c["text"], c["embed_text"], c["text_hash"]))
+                            c["line_end"], c.get("page"), c["title"], c["text"], c["embed_text"], c["text_hash"]))
                 db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)",
                            (chunk_id, document_terms(c["embed_text"])))
                 matrix[chunk_id] = vectors[c["text_hash"]]
