@@ -104,6 +104,11 @@ class Index:
             gen = self._generation()
             return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
 
+    def changes(self) -> dict[str, list[str]]:
+        """Files new, changed or deleted in the corpus since the last reindex."""
+        with self._lock:
+            return corpus_changes(self._generation())
+
     def status(self) -> dict:
         with self._lock:
             gen = self._generation()

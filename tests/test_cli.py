@@ -161,3 +161,45 @@ def test_bad_question_file_exits_2(tmp_path, real_index):
     bad.write_text('{"question": "no q field"}\n', encoding="utf-8")
     proc = run("eval", bad, index=real_index)
     assert proc.returncode == 2 and "q.jsonl:1" in proc.stderr
+
+
+def test_stale_index_warns_and_strict_exits_3(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "002_82a0a245436f2301.txt", corpus)
+    assert run("reindex", corpus, index=tmp_path / "idx").returncode == 0
+    (corpus / "new.txt").write_text("新增的文件。", encoding="utf-8")
+    warned = run("search", "委员工作站", "--json", index=tmp_path / "idx")
+    assert warned.returncode == 0 and "stale" in warned.stderr and json.loads(warned.stdout)["results"]
+    strict = run("search", "委员工作站", "--strict", index=tmp_path / "idx")
+    assert strict.returncode == 3 and "semsearch reindex" in strict.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated faiss", "corrupt sqlite", "missing CURRENT target"])
+def test_damaged_index_exits_3_with_a_repair_hint(tmp_path, real_index, damage):
+    broken = tmp_path / "broken"
+    shutil.copytree(real_index, broken)
+    live = broken / (broken / "CURRENT").read_text().strip()
+    if damage == "truncated faiss":
+        data = (live / "vectors.faiss").read_bytes()
+        (live / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "corrupt sqlite":
+        (live / "index.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    else:
+        shutil.rmtree(live)
+    proc = run("search", "政协", index=broken)
+    assert proc.returncode == 3, proc.stderr
+    assert "rebuild" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_exits_3_and_says_how_to_install(tmp_path):
+    proc = run("search", "政协", index=tmp_path / "idx", env={"SEMSEARCH_MODELS": str(tmp_path / "no-models"),
+                                                          "SEMSEARCH_CORPUS": str(SEEDS)})
+    assert proc.returncode == 3 and "semsearch model install" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_oversized_query_exits_2(real_index):
+    # the OS caps one argument at 128 KiB, so the CLI sees at most this much; the API test sends 1 MB
+    proc = run("search", "政" * 40_000, index=real_index)
+    assert proc.returncode == 2 and "limit" in proc.stderr

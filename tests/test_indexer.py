@@ -84,7 +84,7 @@ def test_search_on_a_missing_index_is_an_index_problem(tmp_path, fake_embedder):
         Index.open(tmp_path / "nothing", embedder=fake_embedder).search("政协")
 
 
-@pytest.mark.parametrize("query", ["", "   ", "x" * 4001])
+@pytest.mark.parametrize("query", ["", "   ", "x" * 4001, "政" * 1_000_000])
 def test_empty_or_huge_queries_are_input_errors(tmp_path, corpus, fake_embedder, query):
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
