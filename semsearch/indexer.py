@@ -100,98 +100,111 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         roots = check_roots(roots)
         report = ReindexReport(index=str(index_dir), model=embedder.model_id)
         old_docs = previous.documents() if previous else {}
-        progress.on_stage("scanning")
-
-        documents: list[store.NewDocument] = []
-        seen: set[tuple[str, str]] = set()
-        unsupported: list[Path] = []
-        for root, path in (pair for r in roots for pair in iter_corpus_files(r, unsupported)):
-            rel = path.relative_to(root).as_posix()
-            key = (str(root), rel)
-            if key in seen:
-                continue
-            seen.add(key)
-            old = old_docs.get(key)
-            try:
-                stat = path.stat()
-                if old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
-                    documents.append(_carry_over(previous, old, key, stat.st_mtime))
-                    report.unchanged += 1
-                    continue
-                doc = read_document(root, path)
-            except (OSError, UnreadableDocument) as exc:
-                message = f"skipped {path}: {getattr(exc, 'strerror', None) or exc}"
-                report.skipped.append(message)
-                progress.on_warning(message)
-                continue
-            if old and old["sha256"] == doc.sha256:
-                documents.append(_carry_over(previous, old, key, doc.mtime))
-                report.unchanged += 1
-                continue
-            if old:
-                report.updated += 1
-            else:
-                report.added += 1
-            progress.on_stage(f"chunking {rel}")
-            chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=max_tokens)
-            documents.append(store.NewDocument(
-                root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256, encoding=doc.encoding,
-                chunks=[{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
-                         "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
-                         "page": page_of(doc.text, c.char_start) if doc.encoding == "pdf" else None,
-                         "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": _hash(et)}
-                        for c in chunks]))
-        report.deleted = len(set(old_docs) - seen)
-        if unsupported:
-            names = ", ".join(p.name for p in unsupported[:5]) + (", ..." if len(unsupported) > 5 else "")
-            message = f"skipped {len(unsupported)} file(s) of unsupported type: {names}"
-            report.skipped.append(message)
-            progress.on_warning(message)
-
-        needed = {c["text_hash"]: c["embed_text"] for d in documents for c in d.chunks}
-        vectors = live.cached_vectors(set(needed)) if live else {}
-        missing = [h for h in needed if h not in vectors]
-        if missing:
-            progress.on_stage("embedding")
-            progress.on_embed_start(len(missing))
-            fresh = embedder.encode_passages([needed[h] for h in missing], on_batch=progress.on_embedded)
-            vectors.update(zip(missing, fresh))
-        report.embedded = len(missing)
-        dimension = len(next(iter(vectors.values()))) if vectors else _dimension_without_text(embedder, live)
-
-        new_keys = {(d.root, d.path, c["char_start"], c["text_hash"]) for d in documents for c in d.chunks}
-        if previous:
-            old_keys = {(r[0], r[1], r[2], r[3]) for r in previous.db.execute(
-                "SELECT d.root, d.path, c.char_start, c.text_hash FROM chunks c JOIN documents d ON d.id = c.doc_id")}
-            report.removed = len(old_keys - new_keys)
-        report.total_chunks = len(new_keys)
-
-        progress.on_stage("writing")
-        meta = {"model": embedder.model_id, "dimension": str(dimension), "chunker": CHUNKER_VERSION,
-                "max_tokens": str(max_tokens), "roots": json.dumps([str(r) for r in roots]),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if live:
-            live.close()
-        store.write_generation(index_dir, meta, documents, vectors, dimension)
+        meta = {"model": embedder.model_id, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
+                "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        writer = store.GenerationWriter(index_dir, meta, live)
+        try:
+            touched = _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tokens)
+            if previous is not None and not (report.added or report.updated or report.deleted) \
+                    and set(live.roots) == {str(r) for r in roots}:
+                # Nothing changed but some mtimes: record them; the live generation stays.
+                writer.abort()
+                store.touch_documents(live, touched)
+                report.total_chunks = live.chunk_count()
+                live.close()
+                report.seconds = time.perf_counter() - started
+                return report
+            writer.reuse_vectors()
+            missing = writer.missing_count()
+            report.embedded = missing
+            if missing:
+                progress.on_stage("embedding")
+                progress.on_embed_start(missing)
+                for batch in writer.missing_batches():
+                    hashes = [h for h, _ in batch]
+                    writer.add_vectors(hashes, embedder.encode_passages([t for _, t in batch]))
+                    progress.on_embedded(len(batch))
+            report.removed = writer.removed_count()
+            report.total_chunks = writer.next_chunk
+            dimension = _dimension(embedder, live, writer)
+            writer.db.execute("INSERT OR REPLACE INTO meta VALUES ('dimension', ?)", (str(dimension),))
+            if live is not None:
+                live.close()
+            progress.on_stage("writing")
+            writer.commit(dimension)
+        except BaseException:
+            writer.abort()
+            raise
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _dimension_without_text(embedder: Embedder, previous: store.Generation | None) -> int:
-    if previous is not None and previous.meta.get("dimension"):
-        return int(previous.meta["dimension"])
+def _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tokens) -> dict[int, float]:
+    """Walk the corpus into ``writer``; returns new mtimes of unchanged files by old document id."""
+    touched: dict[int, float] = {}
+    seen: set[tuple[str, str]] = set()
+    unsupported: list[Path] = []
+    progress.on_stage("scanning")
+    for root, path in (pair for r in roots for pair in iter_corpus_files(r, unsupported)):
+        rel = path.relative_to(root).as_posix()
+        key = (str(root), rel)
+        if key in seen:
+            continue
+        seen.add(key)
+        old = old_docs.get(key)
+        try:
+            stat = path.stat()
+            if old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
+                writer.copy_document(_same_document(key, old, old["mtime"]), old["id"])
+                report.unchanged += 1
+                continue
+            doc = read_document(root, path)
+        except (OSError, UnreadableDocument) as exc:
+            message = f"skipped {path}: {getattr(exc, 'strerror', None) or exc}"
+            report.skipped.append(message)
+            progress.on_warning(message)
+            continue
+        if old and old["sha256"] == doc.sha256:
+            writer.copy_document(_same_document(key, old, doc.mtime), old["id"])
+            touched[old["id"]] = doc.mtime
+            report.unchanged += 1
+            continue
+        if old:
+            report.updated += 1
+        else:
+            report.added += 1
+        progress.on_stage(f"chunking {rel}")
+        chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=max_tokens)
+        writer.add_document(
+            store.NewDocument(root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256,
+                              encoding=doc.encoding),
+            [{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
+              "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
+              "page": page_of(doc.text, c.char_start) if doc.encoding == "pdf" else None,
+              "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": _hash(et)} for c in chunks])
+    report.deleted = len(set(old_docs) - seen)
+    if unsupported:
+        names = ", ".join(p.name for p in unsupported[:5]) + (", ..." if len(unsupported) > 5 else "")
+        message = f"skipped {len(unsupported)} file(s) of unsupported type: {names}"
+        report.skipped.append(message)
+        progress.on_warning(message)
+    return touched
+
+
+def _same_document(key: tuple[str, str], old: dict, mtime: float) -> store.NewDocument:
+    return store.NewDocument(root=key[0], path=key[1], size=old["size"], mtime=mtime, sha256=old["sha256"],
+                             encoding=old["encoding"])
+
+
+def _dimension(embedder: Embedder, live: store.Generation | None, writer: store.GenerationWriter) -> int:
+    row = writer.db.execute("SELECT length(vector) FROM vectors LIMIT 1").fetchone()
+    if row:
+        return row[0] // 4
+    if live is not None and live.meta.get("dimension"):
+        return int(live.meta["dimension"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return embedder.dimension
-
-
-def _carry_over(previous: store.Generation, old: dict, key: tuple[str, str], mtime: float) -> store.NewDocument:
-    rows = previous.chunks_of(old["id"])
-    return store.NewDocument(
-        root=key[0], path=key[1], size=old["size"], mtime=mtime, sha256=old["sha256"], encoding=old["encoding"],
-        chunks=[{"ordinal": i, "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
-                 "line_end": r.line_end, "page": r.page, "title": r.title, "text": r.text, "embed_text": r.embed_text,
-                 "text_hash": r.text_hash} for i, r in enumerate(rows)])
 
 
 def corpus_changes(gen: store.Generation) -> dict[str, list[str]]:

@@ -114,10 +114,10 @@ class Generation:
             raise IndexProblem(f"index database in {path} is unreadable ({exc}); rebuild it with: semsearch reindex --rebuild") from exc
         if int(self.meta.get("schema", 0)) != SCHEMA_VERSION:
             raise IndexProblem(f"index at {path} has schema {self.meta.get('schema')}, expected {SCHEMA_VERSION}; rebuild it with: semsearch reindex --rebuild")
-        import faiss
+        from .vectors import load_vector_index
 
         try:
-            self.faiss_index = faiss.read_index(str(path / VECTORS_FILE))
+            self.faiss_index = load_vector_index(path / VECTORS_FILE)
         except RuntimeError as exc:
             raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
         if self.faiss_index.ntotal != self.chunk_count():
@@ -213,59 +213,144 @@ class NewDocument:
     mtime: float
     sha256: str
     encoding: str
-    chunks: list[dict]  # ordinal, char_start, char_end, line_start, line_end, title, text, embed_text, text_hash
 
 
-def write_generation(index_dir: Path, meta: dict[str, str], documents: list[NewDocument],
-                     vectors: dict[str, np.ndarray], dimension: int) -> Path:
-    """Write a complete new generation and make it live. Caller holds ``writer_lock``."""
-    import faiss
+CHUNK_COLUMNS = ("ordinal", "char_start", "char_end", "line_start", "line_end", "page", "title", "text",
+                 "embed_text", "text_hash")
+_BATCH = 256
 
-    previous = live_generation(index_dir) if exists(index_dir) else None
-    numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))]
-    gen = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
-    gen.mkdir()
-    db = sqlite3.connect(gen / DB_FILE)
+
+class GenerationWriter:
+    """Builds the next generation beside the live one, streaming rows through SQLite.
+
+    Memory stays bounded by a batch whatever the corpus size: documents and chunks
+    go straight to the new database, vectors of unchanged text are copied from the
+    previous generation inside SQLite, and only text never embedded before is
+    handed out (shortest first) to be embedded. ``commit`` builds the keyword and
+    vector indexes and then makes the generation live in one rename.
+    """
+
+    def __init__(self, index_dir: Path, meta: dict[str, str], previous: Generation | None):
+        self.index_dir = index_dir
+        numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))]
+        self.path = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+        self.path.mkdir()
+        self.db = sqlite3.connect(f"file:{self.path / DB_FILE}", uri=True)
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+        self.db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), *meta.items()])
+        self.has_previous = previous is not None
+        if previous is not None:
+            self.db.execute("ATTACH DATABASE ? AS old", (f"file:{previous.path / DB_FILE}?mode=ro",))
+        self.next_doc = 0
+        self.next_chunk = 0
+
+    def add_document(self, doc: NewDocument, chunks: list[dict]) -> None:
+        doc_id = self._insert_document(doc)
+        rows = []
+        for c in chunks:
+            rows.append((self.next_chunk, doc_id, *(c.get(k) for k in CHUNK_COLUMNS)))
+            self.next_chunk += 1
+        self.db.executemany(f"INSERT INTO chunks VALUES ({','.join('?' * (2 + len(CHUNK_COLUMNS)))})", rows)
+
+    def copy_document(self, doc: NewDocument, old_doc_id: int) -> None:
+        """Carry a document and its chunks over from the previous generation unchanged."""
+        doc_id = self._insert_document(doc)
+        cols = ", ".join(CHUNK_COLUMNS)
+        cur = self.db.execute(f"INSERT INTO chunks (id, doc_id, {cols}) SELECT ? + ordinal, ?, {cols} "
+                              "FROM old.chunks WHERE doc_id = ? ORDER BY ordinal", (self.next_chunk, doc_id, old_doc_id))
+        self.next_chunk += cur.rowcount
+
+    def _insert_document(self, doc: NewDocument) -> int:
+        doc_id = self.next_doc
+        self.db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (doc_id, doc.root, doc.path, doc.size, doc.mtime, doc.sha256, doc.encoding))
+        self.next_doc += 1
+        return doc_id
+
+    def reuse_vectors(self) -> None:
+        if self.has_previous:
+            self.db.execute("INSERT OR IGNORE INTO vectors SELECT v.text_hash, v.vector FROM old.vectors v "
+                            "WHERE v.text_hash IN (SELECT text_hash FROM chunks)")
+
+    def missing_count(self) -> int:
+        return self.db.execute("SELECT COUNT(DISTINCT c.text_hash) FROM chunks c LEFT JOIN vectors v "
+                               "ON v.text_hash = c.text_hash WHERE v.text_hash IS NULL").fetchone()[0]
+
+    def missing_batches(self, size: int = _BATCH):
+        """Lists of (text hash, text to embed) never embedded before, shortest texts first."""
+        self.db.execute("DROP TABLE IF EXISTS temp.todo")
+        self.db.execute("CREATE TEMP TABLE todo AS SELECT c.text_hash AS h, MIN(c.embed_text) AS t FROM chunks c "
+                        "LEFT JOIN vectors v ON v.text_hash = c.text_hash WHERE v.text_hash IS NULL "
+                        "GROUP BY c.text_hash ORDER BY length(t)")
+        cursor = self.db.execute("SELECT h, t FROM temp.todo ORDER BY rowid")
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+    def add_vectors(self, hashes: list[str], vectors: np.ndarray) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                            ((h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)))
+
+    def removed_count(self) -> int:
+        """Chunks of the previous generation that are not in this one (same file, place and text)."""
+        if not self.has_previous:
+            return 0
+        return self.db.execute(
+            "SELECT COUNT(*) FROM old.chunks oc JOIN old.documents od ON od.id = oc.doc_id WHERE NOT EXISTS ("
+            "SELECT 1 FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.root = od.root AND d.path = od.path "
+            "AND c.char_start = oc.char_start AND c.text_hash = oc.text_hash)").fetchone()[0]
+
+    def commit(self, dimension: int) -> Path:
+        from .vectors import build_vector_index
+
+        for start in range(0, self.next_chunk, _BATCH):
+            rows = self.db.execute("SELECT id, embed_text FROM chunks WHERE id >= ? AND id < ?",
+                                   (start, start + _BATCH)).fetchall()
+            self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)",
+                                ((cid, document_terms(text)) for cid, text in rows))
+        self.db.commit()
+        if self.has_previous:
+            self.db.execute("DETACH DATABASE old")
+
+        def blocks(size: int = 4096):
+            for start in range(0, self.next_chunk, size):
+                rows = self.db.execute("SELECT v.vector FROM chunks c JOIN vectors v ON v.text_hash = c.text_hash "
+                                       "WHERE c.id >= ? AND c.id < ? ORDER BY c.id", (start, start + size)).fetchall()
+                yield np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
+
+        build_vector_index(self.next_chunk, dimension, blocks(), self.path / VECTORS_FILE)
+        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.close()
+        _fsync_dir_files(self.path)
+        return _make_live(self.index_dir, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def touch_documents(gen: Generation, mtimes: dict[int, float]) -> None:
+    """Record new mtimes of files whose content did not change, in place (one transaction)."""
+    db = sqlite3.connect(gen.path / DB_FILE)
     try:
-        db.executescript(SCHEMA)
-        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), *meta.items()])
-        matrix = np.zeros((sum(len(d.chunks) for d in documents), dimension), dtype=np.float32)
-        chunk_id = 0
-        used: set[str] = set()
-        for doc_id, doc in enumerate(documents):
-            db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (doc_id, doc.root, doc.path, doc.size, doc.mtime, doc.sha256, doc.encoding))
-            for c in doc.chunks:
-                db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (chunk_id, doc_id, c["ordinal"], c["char_start"], c["char_end"], c["line_start"],
-                            c["line_end"], c.get("page"), c["title"], c["text"], c["embed_text"], c["text_hash"]))
-                db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)",
-                           (chunk_id, document_terms(c["embed_text"])))
-                matrix[chunk_id] = vectors[c["text_hash"]]
-                used.add(c["text_hash"])
-                chunk_id += 1
-        db.executemany("INSERT INTO vectors VALUES (?, ?)",
-                       ((h, np.asarray(vectors[h], dtype=np.float32).tobytes()) for h in sorted(used)))
-        db.commit()
+        with db:
+            db.executemany("UPDATE documents SET mtime = ? WHERE id = ?", [(m, i) for i, m in mtimes.items()])
     finally:
         db.close()
-    flat = faiss.IndexFlatIP(dimension)
-    flat.add(matrix)
-    faiss.write_index(flat, str(gen / VECTORS_FILE))
-    _fsync_dir_files(gen)
 
+
+def _make_live(index_dir: Path, gen: Path) -> Path:
     tmp = index_dir / f".{CURRENT}.tmp"
     tmp.write_text(gen.name + "\n", encoding="utf-8")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, index_dir / CURRENT)
     _fsync_dir(index_dir)
-    # Old generations are no longer reachable; open readers keep their file handles.
+    # Older generations are no longer reachable; readers that opened one keep their file handles.
     for path in index_dir.iterdir():
         if path.is_dir() and _GEN.match(path.name) and path != gen:
             shutil.rmtree(path, ignore_errors=True)
-    if previous is not None and previous.exists() and previous != gen:
-        shutil.rmtree(previous, ignore_errors=True)
     return gen
 
 

@@ -1,7 +1,10 @@
-"""A real reindex process for crash tests: ``python reindex_worker.py INDEX CORPUS [SECONDS_PER_BATCH]``.
+"""A real reindex process for crash tests.
+
+    python reindex_worker.py INDEX CORPUS [SECONDS_PER_BATCH [STAGE_FILE]]
 
 Uses the fake embedder (so the run is short and deterministic), slowed down per
-batch when asked so that a kill can land anywhere in the run.
+batch when asked, and appends each stage it enters to STAGE_FILE, so a test can
+kill it at a chosen stage.
 """
 
 import json
@@ -29,7 +32,19 @@ class SlowFakeEmbedder(FakeEmbedder):
         return out
 
 
+def stage_logger(path):
+    def log(stage):
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(stage.split()[0] + "\n")
+    return log
+
+
 if __name__ == "__main__":
+    from semsearch.indexer import Progress
+
     delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
-    report = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex([sys.argv[2]])
+    progress = Progress(on_stage=stage_logger(sys.argv[4])) if len(sys.argv) > 4 else None
+    if len(sys.argv) > 4:
+        stage_logger(sys.argv[4])("start")
+    report = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex([sys.argv[2]], progress=progress)
     print(json.dumps(report))

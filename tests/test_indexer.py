@@ -54,14 +54,20 @@ def test_add_edit_delete_and_rename_are_tracked(tmp_path, corpus, fake_embedder)
     assert any("夜校" in h.text for h in idx.search("夜校", k=3))
 
 
-def test_reindex_writes_a_new_generation_and_removes_the_old(tmp_path, corpus, fake_embedder):
+def test_touched_files_keep_the_generation_and_edits_replace_it(tmp_path, corpus, fake_embedder):
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
     first = (tmp_path / "idx" / CURRENT).read_text().strip()
     _touch_later(corpus / "002_82a0a245436f2301.txt")
+    touched = idx.reindex()
+    assert (tmp_path / "idx" / CURRENT).read_text().strip() == first
+    assert touched["files"]["unchanged"] == 5 and touched["chunks"]["embedded"] == 0
+    assert idx.status()["stale"] is False  # the new mtime was recorded
+    path = corpus / "002_82a0a245436f2301.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n补充一段。\n", encoding="utf-8")
     idx.reindex()
     second = (tmp_path / "idx" / CURRENT).read_text().strip()
-    assert first != second
+    assert second != first
     assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith("gen-")) == [second]
 
 
