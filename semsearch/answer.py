@@ -114,7 +114,7 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     lexical = np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
 
     q_vec = embedder.encode_query(fold_text(question))
-    s_vecs = embedder.encode_passages([fold_text(c[3]) for c in candidates])
+    s_vecs = embedder.encode_sentences([fold_text(c[3]) for c in candidates])
     dense = s_vecs @ q_vec
     prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
     scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior

@@ -127,8 +127,25 @@ class Embedder:
                 on_batch(len(idx))
         return out
 
+    @cached_property
+    def _light(self):
+        """The numpy encoder for short texts, when it reproduces this model exactly (else None)."""
+        from .npencoder import NumpyEncoder
+
+        return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
+
+    def _encode_short(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        # Without torch loaded, numpy answers a question in milliseconds instead of seconds of imports.
+        if self._light is not None and self.load_path not in _LOADED:
+            return self._light.encode(list(texts), self.prompts.get(prompt_name, ""))
+        return self._encode(texts, prompt_name)
+
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([text], "query")[0]
+        return self._encode_short([text], "query")[0]
+
+    def encode_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for a few short passages (answer sentences), by the light path when there is one."""
+        return self._encode_short(texts, "passage")
 
     @cached_property
     def dimension(self) -> int:

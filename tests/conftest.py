@@ -46,6 +46,9 @@ class FakeEmbedder:
     def encode_query(self, text):
         return self._vector(text)
 
+    def encode_sentences(self, texts):
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
 
 @pytest.fixture
 def fake_embedder():
