@@ -38,13 +38,20 @@ _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 @dataclass(frozen=True)
 class AnswerSentence:
     text: str
-    citation: int  # rank of the hit it comes from
-    char_start: int  # offsets in the source file
-    char_end: int
-    score: float
+    citation: int  # rank of the hit it comes from (the first cited one for LLM sentences)
+    char_start: int | None = None  # offsets in the source file; None for LLM-written sentences
+    char_end: int | None = None
+    score: float = 0.0
+    citations: tuple[int, ...] = ()  # LLM sentences only: every rank that supports it
 
     def as_json(self) -> dict:
-        return {"text": self.text, "citation": self.citation}
+        data = {"text": self.text, "citation": self.citation}
+        if self.citations:
+            data["citations"] = list(self.citations)
+        return data
+
+    def marks(self) -> str:
+        return "".join(f"[{c}]" for c in (self.citations or (self.citation,)))
 
 
 @dataclass
@@ -53,11 +60,20 @@ class Answer:
     text: str
     sentences: list[AnswerSentence] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    # Set only when an LLM answer was asked for (see llm.py): "llm", or "extractive" when it fell back.
+    mode: str | None = None
+    flagged: list[dict] = field(default_factory=list)  # LLM sentences dropped by the citation check
+    fallback: str | None = None  # why the extractive answer was used instead of the LLM's
 
     def as_json(self, question: str) -> dict:
+        answer = {"text": self.text, "sentences": [s.as_json() for s in self.sentences]}
+        if self.mode is not None:
+            answer["mode"] = self.mode
+            answer["flagged"] = list(self.flagged)
+            if self.fallback:
+                answer["fallback"] = self.fallback
         return {"schema": 1, "question": question, "no_answer": self.no_answer,
-                "answer": {"text": self.text, "sentences": [s.as_json() for s in self.sentences]},
-                "results": [h.as_json() for h in self.hits]}
+                "answer": answer, "results": [h.as_json() for h in self.hits]}
 
 
 def bigrams(text: str) -> set[str]:

@@ -149,7 +149,7 @@ def _print_hits(hits, query: str, answer=None) -> None:
         spans = []
         if answer is not None:
             spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)
-                     for s in answer.sentences if s.citation == hit.rank]
+                     for s in answer.sentences if s.citation == hit.rank and s.char_start is not None]
         body = _passage_text(hit, query, spans)
         body.pad_left(4)
         out.print(body)
@@ -168,15 +168,29 @@ def ask(
     top_k: int = TopKOpt, as_json: bool = JsonOpt,
     min_score: Optional[float] = typer.Option(None, "--min-score", help="Say there is no answer when the best passage's cosine similarity to the question is below this [default: calibrated, 0.87 for Chinese questions, 0.75 for others]."),
     strict: bool = StrictOpt,
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="SEMSEARCH_LLM_URL",
+                                          help="OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1) to write the answer; "
+                                               "its sentences are kept only when the passages they cite support them."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="SEMSEARCH_LLM_MODEL",
+                                            help="Model name sent to the LLM API [default: default]."),
+    llm_timeout: float = typer.Option(60.0, "--llm-timeout", min=1.0, envvar="SEMSEARCH_LLM_TIMEOUT",
+                                      help="Seconds to wait for the LLM."),
 ) -> None:
     """Answer with cited sentences, then the supporting passages."""
     try:
         idx = _open(index, model)
         _ensure_built(idx, quiet=as_json)
         _check_fresh(idx, strict)
-        answer = idx.ask(question, k=top_k, min_score=min_score)
+        answer = idx.ask(question, k=top_k, min_score=min_score, llm_url=llm_url, llm_model=llm_model,
+                         llm_timeout=llm_timeout)
     except SemsearchError as exc:
         _fail(exc)
+    if answer.mode is not None:
+        for flagged in answer.flagged:
+            err.print(f"warning: dropped an LLM sentence that its citations do not support: {flagged['text']} "
+                      f"({flagged['reason']})", markup=False)
+        if answer.fallback:
+            err.print(f"warning: LLM answer not used: {answer.fallback}", markup=False)
     if as_json:
         print(json.dumps(answer.as_json(question), ensure_ascii=False))
     elif answer.no_answer:
@@ -186,7 +200,7 @@ def ask(
         for sentence in answer.sentences:
             line = Text("  ")
             line.append(sentence.text)
-            line.append(f" [{sentence.citation}]", style="bold cyan")
+            line.append(f" {sentence.marks()}", style="bold cyan")
             out.print(line)
         out.print()
         out.print(Text("Sources", style="bold"))

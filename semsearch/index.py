@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from . import store
-from .answer import Answer, answer_question
+from .answer import Answer, answer_question, unanswerable
 from .embed import Embedder
 from .errors import IndexProblem, InputError
 from .indexer import Progress, ReindexReport, corpus_changes, reindex
@@ -97,12 +97,36 @@ class Index:
             gen, embedder = self._checked()
             return search(gen, embedder, query, k, mode)
 
-    def ask(self, question: str, k: int = 5, min_score: float | None = None) -> Answer:
+    def ask(self, question: str, k: int = 5, min_score: float | None = None,
+            llm_url: str | None = None, llm_model: str | None = None, llm_timeout: float = 60.0) -> Answer:
+        """Cited sentences that answer ``question``: extractive, or written by the LLM at ``llm_url``.
+
+        With ``llm_url`` the no-answer decision is still the extractive one (the LLM is not asked
+        when the passages do not answer); the LLM's sentences are kept only when a passage they
+        cite supports them (see ``llm.py``), else the extractive answer is returned.
+        """
         question = _check_query(question)
+        if llm_url:
+            from .llm import chat_endpoint
+
+            chat_endpoint(llm_url)  # reject a malformed URL before any work
         hits = self.search(question, k)
+
+        def extractive() -> Answer:
+            with self._lock:
+                gen = self._generation()
+                return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
+
+        if not llm_url:
+            return extractive()
+        from .llm import llm_answer
+
         with self._lock:
-            gen = self._generation()
-            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
+            if unanswerable(question, hits, self._generation().term_document_counts, min_score):
+                return Answer(no_answer=True, text="", hits=[], mode="extractive",
+                              fallback="the passages found do not answer the question, so the LLM was not asked")
+        # The lock is not held while the LLM writes: other queries need not wait for it.
+        return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)
 
     def changes(self) -> dict[str, list[str]]:
         """Files new, changed or deleted in the corpus since the last reindex."""

@@ -105,6 +105,11 @@ def fold_text(text: str) -> str:
     return fold(text).text
 
 
+def clean_text(text: str) -> str:
+    """Gloss-free, punctuation-repaired text in its own script (for showing passages to a language model)."""
+    return _repair_punctuation(*_drop_glosses(text, list(range(len(text)))))[0]
+
+
 def match_key(text: str) -> str:
     """Comparison form: folded, punctuation and width unified (NFKC), no whitespace."""
     unified = unicodedata.normalize("NFKC", fold_text(text))
