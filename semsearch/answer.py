@@ -31,6 +31,7 @@ MIN_COSINE_CJK = 0.87
 MIN_COSINE_OTHER = 0.75
 _HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 MAX_SENTENCES = 3
+DENSE_SHORTLIST = 16
 CLOSE_TO_BEST = 0.85
 _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -129,10 +130,16 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     q_weight = sum(idf.values()) or 1.0
     lexical = np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
 
-    q_vec = embedder.encode_query(fold_text(question))
-    s_vecs = embedder.encode_sentences([fold_text(c[3]) for c in candidates])
-    dense = s_vecs @ q_vec
     prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
+    # Meaning is scored only for a shortlist (by wording and passage rank) plus every sentence
+    # of the best passage: embedding each sentence of every passage costs more than the search.
+    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior))[:DENSE_SHORTLIST].tolist())
+    shortlist.update(i for i, c in enumerate(candidates) if c[0].rank == 1)
+    picked = sorted(shortlist)
+    q_vec = embedder.encode_query(fold_text(question))
+    s_vecs = embedder.encode_sentences([fold_text(candidates[i][3]) for i in picked])
+    dense = np.full(len(candidates), -1.0)
+    dense[picked] = s_vecs @ q_vec
     scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior
 
     order = np.argsort(-scores)

@@ -49,23 +49,26 @@ class Index:
         return store.exists(self.path)
 
     def _generation(self) -> store.Generation:
+        """The live generation, reopened when a reindex (in any process) has replaced it."""
         live = store.live_generation(self.path)
         if live is None:
             raise IndexProblem(f"no index at {self.path}; build one with: semsearch reindex [PATH ...]")
-        if self._gen is None or self._gen.path != live:
-            old, self._gen = self._gen, store.open_live(self.path)
-            if old is not None:
-                old.close()
-        return self._gen
+        with self._lock:
+            if self._gen is None or self._gen.path != live:
+                # The old generation is not closed here: searches in other threads may still be
+                # reading it. Its connections close when the last of them lets go of it.
+                self._gen = store.open_live(self.path)
+            return self._gen
 
     def embedder(self) -> Embedder:
         """The embedder for this index: the model given, else the one the index was built with."""
-        if self._embedder is None:
-            ref = self._model_ref
-            if ref is None and self.exists():
-                ref = self._generation().model
-            self._embedder = Embedder(ref)
-        return self._embedder
+        with self._lock:
+            if self._embedder is None:
+                ref = self._model_ref
+                if ref is None and self.exists():
+                    ref = self._generation().model
+                self._embedder = Embedder(ref)
+            return self._embedder
 
     def _checked(self) -> tuple[store.Generation, Embedder]:
         gen = self._generation()
@@ -83,8 +86,7 @@ class Index:
     def reindex_report(self, paths: list[str | Path] | None = None, rebuild: bool = False,
                        progress: Progress | None = None) -> ReindexReport:
         roots = [Path(p) for p in paths] if paths else None
-        with self._lock:
-            return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress)
+        return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
@@ -93,9 +95,8 @@ class Index:
             raise InputError("k must be a whole number of at least 1")
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}")
-        with self._lock:
-            gen, embedder = self._checked()
-            return search(gen, embedder, query, k, mode)
+        gen, embedder = self._checked()
+        return search(gen, embedder, query, k, mode)
 
     def ask(self, question: str, k: int = 5, min_score: float | None = None,
             llm_url: str | None = None, llm_model: str | None = None, llm_timeout: float = 60.0) -> Answer:
@@ -113,34 +114,29 @@ class Index:
         hits = self.search(question, k)
 
         def extractive() -> Answer:
-            with self._lock:
-                gen = self._generation()
-                return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
+            gen = self._generation()
+            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
 
         if not llm_url:
             return extractive()
         from .llm import llm_answer
 
-        with self._lock:
-            if unanswerable(question, hits, self._generation().term_document_counts, min_score):
-                return Answer(no_answer=True, text="", hits=[], mode="extractive",
-                              fallback="the passages found do not answer the question, so the LLM was not asked")
-        # The lock is not held while the LLM writes: other queries need not wait for it.
+        if unanswerable(question, hits, self._generation().term_document_counts, min_score):
+            return Answer(no_answer=True, text="", hits=[], mode="extractive",
+                          fallback="the passages found do not answer the question, so the LLM was not asked")
         return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)
 
     def changes(self) -> dict[str, list[str]]:
         """Files new, changed or deleted in the corpus since the last reindex."""
-        with self._lock:
-            return corpus_changes(self._generation())
+        return corpus_changes(self._generation())
 
     def status(self) -> dict:
-        with self._lock:
-            gen = self._generation()
-            changes = corpus_changes(gen)
-            return {"schema": 1, "index": str(self.path), "model": gen.model,
-                    "documents": gen.document_count(), "chunks": gen.chunk_count(),
-                    "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
-                    "stale": any(changes.values()), "changes": changes}
+        gen = self._generation()
+        changes = corpus_changes(gen)
+        return {"schema": 1, "index": str(self.path), "model": gen.model,
+                "documents": gen.document_count(), "chunks": gen.chunk_count(),
+                "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
+                "stale": any(changes.values()), "changes": changes}
 
     def close(self) -> None:
         if self._gen is not None:

@@ -60,6 +60,8 @@ class SafeTensors:
 
 
 class NumpyEncoder:
+    batch_size = 8
+
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
@@ -128,14 +130,19 @@ class NumpyEncoder:
         if not texts:
             return np.zeros((0, self.config["hidden_size"]), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
-        lengths = np.array([len(e.ids) for e in encodings])
-        width = int(lengths.max())
-        ids = np.full((len(texts), width), self.config.get("pad_token_id") or 0, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.float32)
-        for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            mask[row, :len(e.ids)] = 1.0
-        return self._forward(ids, mask)
+        out = np.zeros((len(texts), self.config["hidden_size"]), dtype=np.float32)
+        # Texts of similar length go together, so little work is spent on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.full((len(rows), width), self.config.get("pad_token_id") or 0, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.float32)
+            for j, i in enumerate(rows):
+                ids[j, :len(encodings[i].ids)] = encodings[i].ids
+                mask[j, :len(encodings[i].ids)] = 1.0
+            out[rows] = self._forward(ids, mask)
+        return out
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cfg, emb = self.config, self._embeddings

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +108,9 @@ class Generation:
 
     def __init__(self, path: Path):
         self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
         try:
-            self.db = sqlite3.connect(f"file:{path / DB_FILE}?mode=ro", uri=True, check_same_thread=False)
             self.meta = dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
             raise IndexProblem(f"index database in {path} is unreadable ({exc}); rebuild it with: semsearch reindex --rebuild") from exc
@@ -122,6 +124,16 @@ class Generation:
             raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
         if self.faiss_index.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's read-only connection (SQLite connections must not be shared across threads)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False)
+            self._local.db = db
+            self._connections.append(db)
+        return db
 
     @property
     def model(self) -> str:
@@ -163,9 +175,9 @@ class Generation:
 
     def term_document_counts(self, terms: list[str]) -> dict[str, int]:
         """How many chunks contain each keyword term (0 for terms the corpus never uses)."""
-        if not getattr(self, "_vocab_ready", False):
+        if not getattr(self._local, "vocab_ready", False):
             self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
-            self._vocab_ready = True
+            self._local.vocab_ready = True
         counts = dict.fromkeys(terms, 0)
         if terms:
             marks = ",".join("?" * len(terms))
@@ -186,7 +198,10 @@ class Generation:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
     def close(self) -> None:
-        self.db.close()
+        for db in self._connections:
+            db.close()
+        self._connections.clear()
+        self._local = threading.local()
 
 
 def open_live(index_dir: Path) -> Generation | None:
