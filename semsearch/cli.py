@@ -29,8 +29,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
-IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index folder [default: ./index].")
-ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path [default: the index's, or multilingual-e5-small].")
+IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index folder (default: ./index).")
+ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (default: the index's model, or multilingual-e5-small).")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many passages.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object (schema 1) on stdout.")
 StrictOpt = typer.Option(False, "--strict", help="Exit 3 instead of warning when the index is stale.")
@@ -166,13 +166,13 @@ def ask(
     question: str = typer.Argument(..., help="A question in any language."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt,
     top_k: int = TopKOpt, as_json: bool = JsonOpt,
-    min_score: Optional[float] = typer.Option(None, "--min-score", help="Say there is no answer when the best passage's cosine similarity to the question is below this [default: calibrated, 0.87 for Chinese questions, 0.75 for others]."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Say there is no answer when the best passage's cosine similarity to the question is below this (default: calibrated, 0.87 for Chinese questions, 0.75 for others)."),
     strict: bool = StrictOpt,
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="SEMSEARCH_LLM_URL",
                                           help="OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1) to write the answer; "
                                                "its sentences are kept only when the passages they cite support them."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="SEMSEARCH_LLM_MODEL",
-                                            help="Model name sent to the LLM API [default: default]."),
+                                            help="Model name sent to the LLM API (default: 'default')."),
     llm_timeout: float = typer.Option(60.0, "--llm-timeout", min=1.0, envvar="SEMSEARCH_LLM_TIMEOUT",
                                       help="Seconds to wait for the LLM."),
 ) -> None:
@@ -237,7 +237,7 @@ def search(
 
 @app.command()
 def reindex(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders [default: what the index was built from, else seeds/]."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: what the index was built from, else seeds/)."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from nothing (e.g. to change model)."),
 ) -> None:
