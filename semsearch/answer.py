@@ -66,7 +66,7 @@ class Answer:
     flagged: list[dict] = field(default_factory=list)  # LLM sentences dropped by the citation check
     fallback: str | None = None  # why the extractive answer was used instead of the LLM's
 
-    def as_json(self, question: str) -> dict:
+    def as_json(self, question: str, explain: bool = False) -> dict:
         answer = {"text": self.text, "sentences": [s.as_json() for s in self.sentences]}
         if self.mode is not None:
             answer["mode"] = self.mode
@@ -74,7 +74,7 @@ class Answer:
             if self.fallback:
                 answer["fallback"] = self.fallback
         return {"schema": 1, "question": question, "no_answer": self.no_answer,
-                "answer": answer, "results": [h.as_json() for h in self.hits]}
+                "answer": answer, "results": [h.as_json(explain) for h in self.hits]}
 
 
 def bigrams(text: str) -> set[str]:

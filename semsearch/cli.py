@@ -33,6 +33,7 @@ IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index f
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (default: the index's model, or multilingual-e5-small).")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many passages.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object (schema 1) on stdout.")
+ExplainOpt = typer.Option(False, "--explain", help="Show each passage's keyword rank, dense rank, cosine and fused score.")
 StrictOpt = typer.Option(False, "--strict", help="Exit 3 instead of warning when the index is stale.")
 
 
@@ -137,7 +138,7 @@ def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]]) -> Text:
     return text
 
 
-def _print_hits(hits, query: str, answer=None) -> None:
+def _print_hits(hits, query: str, answer=None, explain: bool = False) -> None:
     for hit in hits:
         header = Text()
         header.append(f"[{hit.rank}] ", style="bold cyan")
@@ -146,6 +147,11 @@ def _print_hits(hits, query: str, answer=None) -> None:
         if hit.title:
             header.append(f"  {hit.title}", style="dim italic")
         out.print(header)
+        if explain:
+            e = hit.explanation()
+            cosine = "-" if e["cosine"] is None else f"{e['cosine']:.3f}"
+            out.print(Text(f"    keyword rank {e['keyword_rank'] or '-'}, dense rank {e['dense_rank'] or '-'} "
+                           f"(cosine {cosine}), fused {e['fused']:.3f}", style="magenta"))
         spans = []
         if answer is not None:
             spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)
@@ -168,6 +174,7 @@ def ask(
     top_k: int = TopKOpt, as_json: bool = JsonOpt,
     min_score: Optional[float] = typer.Option(None, "--min-score", help="Say there is no answer when the best passage's cosine similarity to the question is below this (default: calibrated, 0.87 for Chinese questions, 0.75 for others)."),
     strict: bool = StrictOpt,
+    explain: bool = ExplainOpt,
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="SEMSEARCH_LLM_URL",
                                           help="OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1) to write the answer; "
                                                "its sentences are kept only when the passages they cite support them."),
@@ -192,7 +199,7 @@ def ask(
         if answer.fallback:
             err.print(f"warning: LLM answer not used: {answer.fallback}", markup=False)
     if as_json:
-        print(json.dumps(answer.as_json(question), ensure_ascii=False))
+        print(json.dumps(answer.as_json(question, explain), ensure_ascii=False))
     elif answer.no_answer:
         out.print("No answer: nothing in the index answers this question.", markup=False)
     else:
@@ -204,7 +211,7 @@ def ask(
             out.print(line)
         out.print()
         out.print(Text("Sources", style="bold"))
-        _print_hits(answer.hits, question, answer)
+        _print_hits(answer.hits, question, answer, explain)
     if answer.no_answer:
         raise typer.Exit(1)
 
@@ -213,7 +220,7 @@ def ask(
 def search(
     query: str = typer.Argument(..., help="What to look for."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt,
-    top_k: int = TopKOpt, as_json: bool = JsonOpt, strict: bool = StrictOpt,
+    top_k: int = TopKOpt, as_json: bool = JsonOpt, strict: bool = StrictOpt, explain: bool = ExplainOpt,
 ) -> None:
     """Ranked passages only."""
     try:
@@ -226,11 +233,11 @@ def search(
     if as_json:
         from .search import results_json
 
-        print(json.dumps(results_json(query, hits), ensure_ascii=False))
+        print(json.dumps(results_json(query, hits, explain), ensure_ascii=False))
     elif not hits:
         out.print("No results.", markup=False)
     else:
-        _print_hits(hits, query)
+        _print_hits(hits, query, explain=explain)
     if not hits:
         raise typer.Exit(1)
 

@@ -23,6 +23,8 @@ RRF_K = 60
 DENSE_WEIGHT = 1.0
 KEYWORD_WEIGHT = 1.25
 MODES = ("hybrid", "dense", "keyword")
+# Passages sharing this share of their character trigrams count as one.
+NEAR_DUPLICATE = 0.8
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 
 
@@ -60,14 +62,23 @@ class Hit:
     keyword_rank: int | None = None
     dense_score: float | None = None
 
-    def as_json(self) -> dict:
-        return {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
-                "source": self.source.as_json(), "title": self.title}
+    def as_json(self, explain: bool = False) -> dict:
+        out = {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
+               "source": self.source.as_json(), "title": self.title}
+        if explain:
+            out["explain"] = self.explanation()
+        return out
+
+    def explanation(self) -> dict:
+        """Where the hit came from: its place in each ranking and the fused score."""
+        return {"dense_rank": self.dense_rank, "keyword_rank": self.keyword_rank,
+                "cosine": None if self.dense_score is None else round(float(self.dense_score), 4),
+                "fused": round(float(self.score), 4)}
 
 
-def results_json(query: str, hits: list[Hit]) -> dict:
-    """The ``search`` JSON of CONVENTIONS.md (schema 1)."""
-    return {"schema": 1, "query": query, "results": [h.as_json() for h in hits]}
+def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
+    """The ``search`` JSON of CONVENTIONS.md (schema 1); ``explain`` adds each hit's rankings."""
+    return {"schema": 1, "query": query, "results": [h.as_json(explain) for h in hits]}
 
 
 def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
@@ -93,6 +104,15 @@ def fuse(ranked_lists: list[list[int]], weights: list[float], k: int | None = No
             fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
     top = sum(w / (k + 1) for w in weights) or 1.0
     return {cid: score / top for cid, score in fused.items()}
+
+
+def _shingles(text: str) -> set[str]:
+    compact = "".join(text.split())
+    return {compact[i:i + 3] for i in range(max(1, len(compact) - 2))}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / (len(a | b) or 1)
 
 
 def normalise_dense(scored: list[tuple[int, float]]) -> dict[int, float]:
@@ -137,12 +157,15 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     order = sorted(fused, key=lambda cid: -fused[cid])
     rows = gen.chunks(order[: n])
     hits: list[Hit] = []
-    seen_text: set[str] = set()
+    kept_shingles: list[set[str]] = []
     for cid in order:
         row = rows.get(cid)
-        if row is None or row.text_hash in seen_text:
+        if row is None:
             continue
-        seen_text.add(row.text_hash)
+        shingles = _shingles(row.embed_text)
+        if any(_jaccard(shingles, other) >= NEAR_DUPLICATE for other in kept_shingles):
+            continue  # the same passage again (copied, or lightly edited): shown once
+        kept_shingles.append(shingles)
         hits.append(Hit(rank=len(hits) + 1, score=fused[cid], text=row.text, title=row.title, chunk_id=cid,
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),
