@@ -100,7 +100,8 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         roots = check_roots(roots)
         report = ReindexReport(index=str(index_dir), model=embedder.model_id)
         old_docs = previous.documents() if previous else {}
-        meta = {"model": embedder.model_id, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
+        precision = getattr(embedder, "passage_precision", lambda: "float32")()
+        meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
