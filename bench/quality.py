@@ -93,7 +93,15 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=REPO / "bench" / ".cache" / "quality-index")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
+    parser.add_argument("--int8", action="store_true", help="index with the int8 passage encoder (results to quality-int8.*)")
     args = parser.parse_args()
+    suffix = ""
+    if args.int8:
+        import os
+
+        os.environ["SEMSEARCH_INT8"] = "1"
+        args.index = args.index.with_name(args.index.name + "-int8")
+        suffix = "-int8"
 
     index = Index.open(args.index)
     started = time.perf_counter()
@@ -125,8 +133,9 @@ def main() -> None:
         results["sets"][name] = entry
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Retrieval quality ({results['date']}, model {results['model']})", "",
+    (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Retrieval quality ({results['date']}, model {results['model']}"
+             f"{', passages embedded by the int8 copy' if args.int8 else ''})", "",
              "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
     for name, entry in results["sets"].items():
         for mode, m in entry["modes"].items():
@@ -150,7 +159,7 @@ def main() -> None:
             a = entry["ask"]
             lines.append(f"| {name} | {a['answerable']} | {a['unanswerable']} | {a['no_answer_precision']} | "
                          f"{a['no_answer_recall']} | {a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} |")
-    (args.out / "quality.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (args.out / f"quality{suffix}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 

@@ -1,0 +1,361 @@
+"""Shared helpers of the speed benchmarks (scale, latency_http, cold_start, indexing).
+
+Machine facts, load, memory, percentiles, the query set, JSON results, and
+bench/RESULTS.md (rebuilt from every bench/results/*.json by ``write_results_md``;
+``python bench/benchlib.py`` rebuilds it alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+CACHE = Path(os.environ.get("SEMSEARCH_BENCH_CACHE", BENCH / ".cache"))
+SEED_QUESTIONS = BENCH / "questions" / "seeds_questions.jsonl"
+PYTHON = REPO / ".venv" / "bin" / "python"
+
+for p in (str(REPO), str(BENCH)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+# ---------------------------------------------------------------- machine, load, memory
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    import numpy
+
+    info = {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kb / 1024 ** 2, 1),
+            "python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
+    try:
+        import faiss
+
+        info["faiss"] = faiss.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def load() -> list[float]:
+    """1, 5 and 15-minute load averages (what `uptime` prints)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def uptime_line() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in load())
+
+
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS / VmHWM / VmSize of a process, in MiB."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "VmHWM", "VmSize"):
+                out[key] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def maxrss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+# ---------------------------------------------------------------- statistics
+
+def pct(values, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    """p50/p95/p99/mean/min/max in milliseconds of a list of durations in seconds."""
+    ms = [s * 1000 for s in seconds]
+    return {"n": len(ms), "p50": round(pct(ms, 50), 3), "p95": round(pct(ms, 95), 3), "p99": round(pct(ms, 99), 3),
+            "mean": round(sum(ms) / len(ms), 3) if ms else None, "min": round(min(ms), 3) if ms else None,
+            "max": round(max(ms), 3) if ms else None}
+
+
+def ratio(a: float, b: float, nd: int = 2) -> float | None:
+    return round(a / b, nd) if b else None
+
+
+# ---------------------------------------------------------------- queries
+
+_CLAUSE = re.compile(r"[^。！？；，、：\n!?;,:]+")
+
+
+def seed_questions() -> list[str]:
+    return [json.loads(line)["q"] for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def phrase_of(text: str, rng: random.Random, lo: int = 6, hi: int = 40) -> str:
+    """A clause of a real passage (between punctuation marks), 6-40 characters when there is one."""
+    clauses = [c.strip() for c in _CLAUSE.findall(text)]
+    good = [c for c in clauses if lo <= len(c) <= hi]
+    if good:
+        return rng.choice(good)
+    longest = max(clauses, key=len) if clauses else text
+    return longest[:hi]
+
+
+def query_set(held_out: list[str], seed: int = 0) -> list[dict]:
+    """The benchmark questions: every seed question, then one clause of each held-out passage."""
+    rng = random.Random(f"semsearch-bench-queries:{seed}")
+    out = [{"kind": "seed-question", "q": q} for q in seed_questions()]
+    out += [{"kind": "held-out-phrase", "q": phrase_of(t, rng)} for t in held_out]
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+def write_result(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_results_md()
+    return path
+
+
+def header(quick: bool) -> dict:
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": quick, "machine": machine(),
+            "uptime_start": uptime_line(), "load_start": load()}
+
+
+def _read(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _pf(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**PASS**" if ok else "**FAIL**")
+
+
+def _f(x, nd: int = 1, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}{unit}"
+    if isinstance(x, int):
+        return f"{x:,}{unit}"
+    return f"{x}{unit}"
+
+
+def _run_line(r: dict) -> str:
+    m = r["machine"]
+    return (f"Run {r['date']}{' (--quick)' if r.get('quick') else ''}; {m['nproc']} cores, {m['cpu']}, "
+            f"{m['ram_gib']} GiB RAM; load average (1/5/15 min) at start {', '.join(map(str, r['load_start']))}"
+            f", at end {', '.join(map(str, r.get('load_end', ['?'])))}.")
+
+
+def _scale_md(r: dict) -> list[str]:
+    out = ["## Scale: in-process hybrid search at 10k / 100k / 1M chunks (bench/scale.py)", "", _run_line(r), ""]
+    s = r.get("real_sample", {})
+    if s:
+        out += [f"Real embeddings: {s['n']:,} passages embedded with `Embedder.encode_passages` in "
+                f"{s['seconds']:.1f} s = **{s['chunks_per_s']:.1f} chunks/s** ({s['tokens_per_s']:.0f} tokens/s, "
+                f"mean {s['mean_tokens']:.0f} tokens/passage; load at the time {s.get('load')}).", ""]
+    sizes = r.get("sizes", [])
+    if not sizes:
+        return out + ["(no sizes measured)", ""]
+    cols = [f"{x['n']:,}" for x in sizes]
+    out += ["| figure | target | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(sizes)]
+
+    def row(label, target, fn):
+        vals = []
+        for x in sizes:
+            try:
+                vals.append(fn(x))
+            except (KeyError, TypeError):
+                vals.append("—")
+        out.append(f"| {label} | {target} | " + " | ".join(vals) + " |")
+
+    row("chunks real / derived", "", lambda x: f"{x['build']['real_vectors']:,} / {x['build']['derived_vectors']:,}")
+    row("FAISS index chosen", "", lambda x: x["build"]["faiss_type"])
+    row("build time (s)", "1M ≤ ~1800", lambda x: _f(x["build"]["seconds"]["total"]))
+    row("— rows into SQLite (fold, hash, insert)", "", lambda x: _f(x["build"]["seconds"]["rows"]))
+    row("— vectors derived + stored", "", lambda x: _f(x["build"]["seconds"]["vectors"]))
+    row("— FTS terms (rjieba etc.) + insert", "", lambda x: f"{_f(x['build']['seconds']['fts'])} "
+        f"({_f(x['build']['fts_terms_per_s'], 0)} chunks/s)")
+    row("— FAISS build (add + write)", "", lambda x: _f(x["build"]["seconds"]["faiss_build"]))
+    row("— reading vectors back from SQLite", "", lambda x: _f(x["build"]["seconds"]["faiss_read_blocks"]))
+    row("build peak RSS (MiB)", "", lambda x: f"{_f(x['build']['peak_rss_writer_mib'], 0)} "
+        f"(bench data before writer {_f(x['build']['rss_before_writer_mib'], 0)})")
+    row("index on disk (MiB): total", "", lambda x: _f(x["build"]["disk_mib"]["total"]))
+    row("— SQLite / FAISS", "", lambda x: f"{_f(x['build']['disk_mib']['sqlite'])} / {_f(x['build']['disk_mib']['faiss'])}")
+    row("queries timed", "≥ 200", lambda x: f"{x['query']['n_queries']} × {x['query']['rounds']}")
+    row("**hybrid p50 (ms)**, warm, in-process", "≤ 20 @100k, ≤ 30 @1M",
+        lambda x: f"**{_f(x['query']['hybrid_ms']['p50'], 2)}** {_pf(x['query'].get('target_p50_ok'))}")
+    row("hybrid p95 (ms)", "", lambda x: _f(x["query"]["hybrid_ms"]["p95"], 2))
+    row("plain baseline p50 (ms): numpy encode + IndexFlatIP", "", lambda x: _f(x["query"]["plain_ms"]["p50"], 2))
+    row("**ratio hybrid / plain (p50)**", "", lambda x: f"**{_f(x['query']['ratio_p50'], 2)}**")
+    row("ratio hybrid / plain (p95)", "", lambda x: _f(x["query"]["ratio_p95"], 2))
+    for stage, label in (("encode", "stage p50: fold + numpy encode"), ("dense", "stage p50: FAISS search (50)"),
+                         ("keyword_terms", "stage p50: query terms (rjieba)"),
+                         ("keyword_fts", "stage p50: FTS5 BM25 query (50)"),
+                         ("fusion_rows", "stage p50: fusion + rows")):
+        row(label, "", lambda x, s=stage: f"{_f(x['query']['stages_ms'][s]['p50'], 2)} "
+            f"(p95 {_f(x['query']['stages_ms'][s]['p95'], 2)})")
+    row("FAISS p50 (ms): semsearch's index / exact flat, k=50", "",
+        lambda x: f"{_f(x['query']['faiss_only_ms']['chosen_p50'], 3)} / {_f(x['query']['faiss_only_ms']['flat_p50'], 3)}")
+    row("**recall@10** (chosen vs exact flat)", "≥ 0.95",
+        lambda x: f"**{_f(x['query']['recall@10'], 4)}** {_pf(x['query']['recall@10'] >= 0.95)}")
+    row("recall@50 (the candidate pool)", "", lambda x: _f(x["query"]["recall@50"], 4))
+    row("hybrid top-5 same as with exact dense", "", lambda x: _f(x["query"]["hybrid_top5_agreement"], 4))
+    row("RSS (MiB) index open + queries run", "", lambda x: f"{_f(x['query']['rss_mib']['after_queries'], 0)} "
+        f"(before opening {_f(x['query']['rss_mib']['before_open'], 0)})")
+    row("load average during queries", "", lambda x: ", ".join(map(str, x["query"]["load"])))
+    out.append("")
+    if r.get("notes"):
+        out += [f"- {n}" for n in r["notes"]] + [""]
+    return out
+
+
+def _http_md(r: dict) -> list[str]:
+    out = ["## HTTP latency: `semsearch serve` on the 100k index (bench/latency_http.py)", "", _run_line(r), "",
+           f"Index: {r['index']} ({r.get('chunks', '?'):,} chunks). Server RSS after the runs: "
+           f"{_f(r.get('server_rss_mib', {}).get('VmRSS'), 0)} MiB.", "",
+           "| run | requests | errors | p50 ms | p95 ms | p99 ms | req/s | /health p50 ms | ratio search/health p50 | target | result |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in r.get("runs", []):
+        s, h = run["search_ms"], run.get("health_ms", {})
+        target = "p95 ≤ 50 ms, 0 errors" if run["concurrency"] == 8 else ""
+        ok = run.get("target_ok")
+        out.append(f"| /search, concurrency {run['concurrency']} | {run['requests']:,} | {run['errors']} | "
+                   f"{_f(s['p50'], 2)} | {_f(s['p95'], 2)} | {_f(s['p99'], 2)} | {_f(run['req_per_s'], 1)} | "
+                   f"{_f(h.get('p50'), 2)} | {_f(run.get('ratio_search_health_p50'), 2)} | {target} | "
+                   f"{_pf(ok) if target else ''} |")
+    ip = r.get("in_process")
+    if ip:
+        out += ["", f"In-process `Index.search` of the same queries (client process, server stopped): p50 "
+                f"{ip['p50']:.2f} ms, p95 {ip['p95']:.2f} ms; HTTP concurrency-1 p50 / in-process p50 = "
+                f"**{_f(r.get('ratio_http_c1_in_process_p50'), 2)}**."]
+    out.append("")
+    if r.get("notes"):
+        out += [f"- {n}" for n in r["notes"]] + [""]
+    return out
+
+
+def _cold_md(r: dict) -> list[str]:
+    out = ["## Cold start (bench/cold_start.py)", "", _run_line(r), "",
+           "| command (fresh process, median of runs) | median s | runs (s) | target | result | ratio to baseline |",
+           "|---|---|---|---|---|---|"]
+    for c in r.get("commands", []):
+        out.append(f"| {c['label']} | {c['median_s']:.3f} | {', '.join(f'{x:.2f}' for x in c['runs_s'])} | "
+                   f"{c.get('target', '')} | {_pf(c.get('ok')) if c.get('target') else ''} | {c.get('ratio', '')} |")
+    st = r.get("stages")
+    if st:
+        out += ["", "Stage split of a cold `ask` (median over fresh processes, seconds):", "",
+                "| stage | s |", "|---|---|"]
+        for k, v in st.items():
+            out.append(f"| {k} | {v:.3f} |")
+    imp = r.get("import_top")
+    if imp:
+        out += ["", "Largest imports in a cold `ask` (`python -X importtime`, cumulative, one run):", "",
+                "| module | ms |", "|---|---|"]
+        for name, ms in imp:
+            out.append(f"| {name} | {ms:.0f} |")
+    out.append("")
+    if r.get("notes"):
+        out += [f"- {n}" for n in r["notes"]] + [""]
+    return out
+
+
+def _indexing_md(r: dict) -> list[str]:
+    out = ["## Indexing throughput (bench/indexing.py)", "", _run_line(r), "",
+           f"Passages: {r['passages']:,} real passages from bench/corpus.py "
+           f"(chars min/median/mean/max {r['chars']['min']}/{r['chars']['median']}/{r['chars']['mean']}/{r['chars']['max']}).", "",
+           "| method | chunks | tokens | s (median of rounds) | chunks/s | tokens/s | chunks/s ÷ plain encode |",
+           "|---|---|---|---|---|---|---|"]
+    for m in r.get("methods", []):
+        out.append(f"| {m['label']} | {m['chunks']:,} | {m['tokens']:,} | {m['seconds']:.1f} | {m['chunks_per_s']:.2f} | "
+                   f"{m['tokens_per_s']:.0f} | {_f(m.get('ratio_vs_plain'), 2)} |")
+    t = r.get("target")
+    if t:
+        out += ["", f"Target: semsearch reindex ≥ 2× the plain encode's chunks/s → measured "
+                f"{t['ratio']:.2f}× → {_pf(t['ok'])}."]
+    out.append("")
+    if r.get("notes"):
+        out += [f"- {n}" for n in r["notes"]] + [""]
+    return out
+
+
+def write_results_md() -> Path:
+    parts = ["# semsearch benchmark results", "",
+             "Speed and scale of semsearch, regenerated from `bench/results/*.json` by each benchmark "
+             "(`.venv/bin/python bench/benchlib.py` rebuilds this file alone). The machine is shared with other "
+             "work, so every figure is given with a **ratio to a baseline measured in the same process** and the "
+             "load average at the time. Retrieval quality is in [results/quality.md](results/quality.md) and the "
+             "LLM citation check's calibration in [results/llm_support.md](results/llm_support.md).", ""]
+    found = False
+    for name, fn in (("scale", _scale_md), ("latency_http", _http_md), ("cold_start", _cold_md),
+                     ("indexing", _indexing_md)):
+        r = _read(name)
+        if r is not None:
+            found = True
+            try:
+                parts += fn(r)
+            except (KeyError, TypeError) as exc:
+                parts += [f"## {name}", "", f"(results file incomplete: {exc!r})", ""]
+            how = r.get("how_measured")
+            if how:
+                parts += ["How measured:", ""] + [f"- {h}" for h in how] + [""]
+    if not found:
+        parts.append("(no results yet)")
+    path = BENCH / "RESULTS.md"
+    path.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(write_results_md())
