@@ -162,9 +162,22 @@ def write_result(name: str, data: dict) -> Path:
     return path
 
 
+def code_state() -> dict:
+    """Fingerprint of the semsearch sources measured (the tree changes while benchmarks run)."""
+    import hashlib
+
+    files = sorted((REPO / "semsearch").glob("*.py"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    newest = max(files, key=lambda f: f.stat().st_mtime)
+    return {"semsearch_sha256": digest.hexdigest()[:16], "newest_file": newest.name,
+            "newest_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest.stat().st_mtime))}
+
+
 def header(quick: bool) -> dict:
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": quick, "machine": machine(),
-            "uptime_start": uptime_line(), "load_start": load()}
+            "code": code_state(), "uptime_start": uptime_line(), "load_start": load()}
 
 
 def _read(name: str) -> dict | None:
@@ -195,7 +208,9 @@ def _run_line(r: dict) -> str:
     m = r["machine"]
     return (f"Run {r['date']}{' (--quick)' if r.get('quick') else ''}; {m['nproc']} cores, {m['cpu']}, "
             f"{m['ram_gib']} GiB RAM; load average (1/5/15 min) at start {', '.join(map(str, r['load_start']))}"
-            f", at end {', '.join(map(str, r.get('load_end', ['?'])))}.")
+            f", at end {', '.join(map(str, r.get('load_end', ['?'])))}. semsearch sources "
+            f"{r.get('code', {}).get('semsearch_sha256', '?')} (newest {r.get('code', {}).get('newest_file', '?')} "
+            f"{r.get('code', {}).get('newest_mtime', '')}).")
 
 
 def _scale_md(r: dict) -> list[str]:
@@ -233,28 +248,41 @@ def _scale_md(r: dict) -> list[str]:
         f"(bench data before writer {_f(x['build']['rss_before_writer_mib'], 0)})")
     row("index on disk (MiB): total", "", lambda x: _f(x["build"]["disk_mib"]["total"]))
     row("— SQLite / FAISS", "", lambda x: f"{_f(x['build']['disk_mib']['sqlite'])} / {_f(x['build']['disk_mib']['faiss'])}")
-    row("queries timed", "≥ 200", lambda x: f"{x['query']['n_queries']} × {x['query']['rounds']}")
-    row("**hybrid p50 (ms)**, warm, in-process", "≤ 20 @100k, ≤ 30 @1M",
-        lambda x: f"**{_f(x['query']['hybrid_ms']['p50'], 2)}** {_pf(x['query'].get('target_p50_ok'))}")
-    row("hybrid p95 (ms)", "", lambda x: _f(x["query"]["hybrid_ms"]["p95"], 2))
-    row("plain baseline p50 (ms): numpy encode + IndexFlatIP", "", lambda x: _f(x["query"]["plain_ms"]["p50"], 2))
-    row("**ratio hybrid / plain (p50)**", "", lambda x: f"**{_f(x['query']['ratio_p50'], 2)}**")
-    row("ratio hybrid / plain (p95)", "", lambda x: _f(x["query"]["ratio_p95"], 2))
-    for stage, label in (("encode", "stage p50: fold + numpy encode"), ("dense", "stage p50: FAISS search (50)"),
-                         ("keyword_terms", "stage p50: query terms (rjieba)"),
-                         ("keyword_fts", "stage p50: FTS5 BM25 query (50)"),
-                         ("fusion_rows", "stage p50: fusion + rows")):
-        row(label, "", lambda x, s=stage: f"{_f(x['query']['stages_ms'][s]['p50'], 2)} "
-            f"(p95 {_f(x['query']['stages_ms'][s]['p95'], 2)})")
-    row("FAISS p50 (ms): semsearch's index / exact flat, k=50", "",
-        lambda x: f"{_f(x['query']['faiss_only_ms']['chosen_p50'], 3)} / {_f(x['query']['faiss_only_ms']['flat_p50'], 3)}")
-    row("**recall@10** (chosen vs exact flat)", "≥ 0.95",
-        lambda x: f"**{_f(x['query']['recall@10'], 4)}** {_pf(x['query']['recall@10'] >= 0.95)}")
-    row("recall@50 (the candidate pool)", "", lambda x: _f(x["query"]["recall@50"], 4))
-    row("hybrid top-5 same as with exact dense", "", lambda x: _f(x["query"]["hybrid_top5_agreement"], 4))
-    row("RSS (MiB) index open + queries run", "", lambda x: f"{_f(x['query']['rss_mib']['after_queries'], 0)} "
-        f"(before opening {_f(x['query']['rss_mib']['before_open'], 0)})")
-    row("load average during queries", "", lambda x: ", ".join(map(str, x["query"]["load"])))
+    for part, label in (("query", "as shipped (default BLAS/OpenMP threads)"),
+                        ("query_1thread", "one thread (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1)")):
+        out.append(f"| ***queries, {label}*** | | " + " | ".join("" for _ in sizes) + " |")
+        row("queries timed (phase 1 / interleaved)", "≥ 200",
+            lambda x, p=part: f"{x[p]['timed_phase1']} / {x[p]['hybrid_ms']['n']}")
+        row("**hybrid p50 (ms)**, warm, in-process `Index.search`", "≤ 20 @100k, ≤ 30 @1M",
+            lambda x, p=part: f"**{_f(x[p]['hybrid_ms']['p50'], 2)}** "
+            f"{_pf(x[p].get('target_p50_ok')) if x[p].get('target_p50_ms') else ''}")
+        row("hybrid p95 (ms)", "", lambda x, p=part: _f(x[p]["hybrid_ms"]["p95"], 2))
+        row("hybrid CPU time of the calling thread, p50 (p95) ms", "",
+            lambda x, p=part: f"{_f(x[p]['stages_ms']['cpu_total']['p50'], 2)} ({_f(x[p]['stages_ms']['cpu_total']['p95'], 2)})")
+        row("plain baseline p50 / p95 (ms): numpy encode + IndexFlatIP", "",
+            lambda x, p=part: f"{_f(x[p]['plain_ms']['p50'], 2)} / {_f(x[p]['plain_ms']['p95'], 2)}")
+        row("**ratio hybrid / plain**, p50 (p95)", "",
+            lambda x, p=part: f"**{_f(x[p]['ratio_p50'], 2)}** ({_f(x[p]['ratio_p95'], 2)})")
+        for stage, slabel in (("encode", "stage: query encode (numpy)"), ("dense", "stage: FAISS search (50)"),
+                              ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
+                              ("keyword_fts", "stage: FTS5 BM25 query (50)"),
+                              ("rows", "stage: chunk rows (SQLite)"),
+                              ("rest", "stage: rest (checks, folding, fusion, de-dup)")):
+            row(slabel + ", p50 (p95) ms", "", lambda x, s_=stage, p=part: f"{_f(x[p]['stages_ms'][s_]['p50'], 2)} "
+                f"({_f(x[p]['stages_ms'][s_]['p95'], 2)})")
+        row("load average during run (1/5/15)", "", lambda x, p=part: ", ".join(map(str, x[p]["load"])))
+    out.append("| ***index quality and memory*** | | " + " | ".join("" for _ in sizes) + " |")
+    row("FAISS alone p50 (ms), k=50: semsearch's index / exact flat (1 thread)", "",
+        lambda x: f"{_f(x['query_1thread']['faiss_only_ms']['chosen_p50'], 3)} / "
+        f"{_f(x['query_1thread']['faiss_only_ms']['flat_p50'], 3)}")
+    row("**recall@10** (semsearch's index vs exact flat)", "≥ 0.95",
+        lambda x: f"**{_f(x['query_1thread']['recall@10'], 4)}** {_pf(x['query_1thread']['recall@10'] >= 0.95)}")
+    row("recall@50 (the candidate pool)", "", lambda x: _f(x["query_1thread"]["recall@50"], 4))
+    row("hybrid top-5 overlap with exact-dense hybrid", "", lambda x: _f(x["query_1thread"]["hybrid_top5_agreement"], 4))
+    row("real vectors among exact top-10", "", lambda x: _f(x["query_1thread"]["exact_top10_real_vector_share"], 3))
+    row("RSS (MiB): index open + queries run (before opening)", "",
+        lambda x: f"{_f(x['query']['rss_mib']['after_queries'], 0)} ({_f(x['query']['rss_mib']['before_open'], 0)})")
+    row("open index + first query (s)", "", lambda x: f"{_f(x['query']['open_s'], 2)} + {_f(x['query']['first_query_s'], 2)}")
     out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]
@@ -263,23 +291,30 @@ def _scale_md(r: dict) -> list[str]:
 
 def _http_md(r: dict) -> list[str]:
     out = ["## HTTP latency: `semsearch serve` on the 100k index (bench/latency_http.py)", "", _run_line(r), "",
-           f"Index: {r['index']} ({r.get('chunks', '?'):,} chunks). Server RSS after the runs: "
-           f"{_f(r.get('server_rss_mib', {}).get('VmRSS'), 0)} MiB.", "",
-           "| run | requests | errors | p50 ms | p95 ms | p99 ms | req/s | /health p50 ms | ratio search/health p50 | target | result |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for run in r.get("runs", []):
-        s, h = run["search_ms"], run.get("health_ms", {})
-        target = "p95 ≤ 50 ms, 0 errors" if run["concurrency"] == 8 else ""
-        ok = run.get("target_ok")
-        out.append(f"| /search, concurrency {run['concurrency']} | {run['requests']:,} | {run['errors']} | "
-                   f"{_f(s['p50'], 2)} | {_f(s['p95'], 2)} | {_f(s['p99'], 2)} | {_f(run['req_per_s'], 1)} | "
-                   f"{_f(h.get('p50'), 2)} | {_f(run.get('ratio_search_health_p50'), 2)} | {target} | "
-                   f"{_pf(ok) if target else ''} |")
-    ip = r.get("in_process")
-    if ip:
-        out += ["", f"In-process `Index.search` of the same queries (client process, server stopped): p50 "
-                f"{ip['p50']:.2f} ms, p95 {ip['p95']:.2f} ms; HTTP concurrency-1 p50 / in-process p50 = "
-                f"**{_f(r.get('ratio_http_c1_in_process_p50'), 2)}**."]
+           f"Index: {r['index']} ({_f(r.get('chunks'))} chunks); {r.get('requests_per_run', '?'):,} requests per run.", "",
+           "| server | run | requests | errors | p50 ms | p95 ms | p99 ms | req/s | /health p50 ms (same conc.) "
+           "| ratio search / health p50 | target | result |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for srv in r.get("servers", []):
+        if "error" in srv:
+            out.append(f"| {srv['label']} | FAILED: {srv['error']} | | | | | | | | | | |")
+            continue
+        for run in srv.get("runs", []):
+            s_, h = run["search_ms"], run.get("health_ms", {})
+            target = "p95 ≤ 50 ms, 0 errors" if run["concurrency"] == 8 else ""
+            out.append(f"| {srv['label']} | /search, concurrency {run['concurrency']} | {run['requests']:,} | "
+                       f"{run['errors']} | {_f(s_['p50'], 1)} | {_f(s_['p95'], 1)} | {_f(s_['p99'], 1)} | "
+                       f"{_f(run['req_per_s'], 1)} | {_f(h.get('p50'), 2)} | {_f(run.get('ratio_search_health_p50'), 1)} | "
+                       f"{target} | {_pf(run.get('target_ok')) if target else ''} |")
+    out.append("")
+    for srv, key in zip(r.get("servers", []), ("in_process", "in_process_1thread")):
+        ip = r.get(key)
+        if ip and "error" not in srv:
+            out.append(f"- {srv['label']}: ready after {srv.get('ready_s')} s; server RSS after the runs "
+                       f"{_f(srv.get('server_rss_mib', {}).get('VmRSS'), 0)} MiB; in-process `Index.search` on the "
+                       f"same queries (this process, server stopped{', threadpool_limits(1)' if key.endswith('1thread') else ''}): "
+                       f"p50 {ip['p50']:.1f} ms, p95 {ip['p95']:.1f} ms → HTTP concurrency-1 p50 / in-process p50 = "
+                       f"**{_f(srv.get('ratio_http_c1_in_process_p50'), 2)}**.")
     out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]

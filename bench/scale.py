@@ -57,8 +57,9 @@ NOISE_SIGMA = 0.005
 VECTOR_SEED = 0
 BLOCK = 4096
 DOC_CHUNKS = 10
-FULL = {"base": 10_000, "hold": 200, "sample": 5_000, "sizes": [10_000, 100_000, 1_000_000], "rounds": 2}
-QUICK = {"base": 2_000, "hold": 60, "sample": 300, "sizes": [2_000, 20_000], "rounds": 1}
+FULL = {"base": 10_000, "hold": 200, "sample": 5_000, "sizes": [10_000, 100_000, 1_000_000], "rounds": 1,
+        "phase_budget_s": 900}
+QUICK = {"base": 2_000, "hold": 60, "sample": 300, "sizes": [2_000, 20_000], "rounds": 1, "phase_budget_s": 120}
 TARGET_P50_MS = {100_000: 20.0, 1_000_000: 30.0}
 BUILD_TIMEOUT_S = 3600
 QUERY_TIMEOUT_S = 3600
@@ -315,54 +316,85 @@ def build(n: int, cfg: dict) -> dict:
 
 # ---------------------------------------------------------------- queries (own process)
 
-def staged_search(gen, embedder, query: str, k: int, faiss_index=None, times: dict | None = None, vector=None):
-    """semsearch.search.search, step by step with a clock between steps (checked equal to it)."""
-    from time import perf_counter
+class _TimedIndex:
+    """Stands in for a FAISS index inside semsearch: same ``ntotal`` and ``search``, with a clock."""
 
-    from semsearch import search as S
-    from semsearch.keyword import fts_query
-    from semsearch.normalize import fold_text
+    def __init__(self, index, sink: list):
+        self.index, self.sink, self.ntotal = index, sink, index.ntotal
 
-    index = faiss_index if faiss_index is not None else gen.faiss_index
-    n = max(S.MIN_CANDIDATES, k * S.CANDIDATE_FACTOR)
-    t0 = perf_counter()
-    if vector is None:
-        vector = embedder.encode_query(fold_text(query))
-    vector = vector.reshape(1, -1)
-    t1 = perf_counter()
-    scores, ids = index.search(vector, min(n, index.ntotal))
-    dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-    t2 = perf_counter()
-    match = fts_query(fold_text(query))
-    t3 = perf_counter()
-    keyword = gen.keyword_candidates(match, n) if match else []
-    t4 = perf_counter()
-    dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
-    weights = [S.DENSE_WEIGHT if dense else 0.0, S.KEYWORD_WEIGHT if keyword else 0.0]
-    if S.FUSION == "rrf":
-        fused = S.fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
-    else:
-        fused = S.fuse_scores([S.normalise_dense(dense), S.normalise_keyword(keyword)], weights)
-    order = sorted(fused, key=lambda cid: -fused[cid])
-    rows = gen.chunks(order[:n])
-    hits, seen = [], set()
-    for cid in order:
-        row = rows.get(cid)
-        if row is None or row.text_hash in seen:
-            continue
-        seen.add(row.text_hash)
-        hits.append((cid, fused[cid], dense_rank.get(cid)))
-        if len(hits) == k:
-            break
-    t5 = perf_counter()
-    if times is not None:
-        for name, a, b in (("encode", t0, t1), ("dense", t1, t2), ("keyword_terms", t2, t3),
-                           ("keyword_fts", t3, t4), ("fusion_rows", t4, t5), ("total", t0, t5)):
-            times.setdefault(name, []).append(b - a)
-    return hits
+    def search(self, x, k):
+        t = time.perf_counter()
+        out = self.index.search(x, k)
+        self.sink.append(time.perf_counter() - t)
+        return out
 
 
-def run_queries(n: int, cfg: dict) -> dict:
+class StageClock:
+    """Times the stages of semsearch's own ``Index.search`` by wrapping the functions it calls.
+
+    Wrapped (in this process only, restored by ``off``): ``Embedder.encode_query`` of the index's
+    embedder (fold excluded), the generation's FAISS index (search), ``semsearch.search.fts_query``
+    (query terms: rjieba + bigrams), ``Generation.keyword_candidates`` (the FTS5 BM25 query) and
+    ``Generation.chunks`` (rows). "rest" = the whole call minus those: checks, folding, fusion, de-duplication.
+    """
+
+    STAGES = ("encode", "dense", "keyword_terms", "keyword_fts", "rows")
+
+    def __init__(self, idx, gen, embedder):
+        from semsearch import search as S
+
+        self.idx, self.gen, self.embedder, self.S = idx, gen, embedder, S
+        self.times: dict[str, list[float]] = {k: [] for k in self.STAGES + ("rest", "total", "cpu_total")}
+        self._pending = {k: [] for k in self.STAGES}
+
+    def _wrap(self, fn, key):
+        sink = self._pending[key]
+
+        def wrapped(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                sink.append(time.perf_counter() - t)
+        return wrapped
+
+    def on(self):
+        self._saved = (self.embedder.__dict__.get("encode_query"), self.gen.faiss_index, self.S.fts_query)
+        self.embedder.encode_query = self._wrap(type(self.embedder).encode_query.__get__(self.embedder), "encode")
+        self.gen.faiss_index = _TimedIndex(self.gen.faiss_index, self._pending["dense"])
+        self.S.fts_query = self._wrap(self.S.fts_query, "keyword_terms")
+        self.gen.keyword_candidates = self._wrap(type(self.gen).keyword_candidates.__get__(self.gen), "keyword_fts")
+        self.gen.chunks = self._wrap(type(self.gen).chunks.__get__(self.gen), "rows")
+
+    def off(self):
+        enc, faiss_index, fts = self._saved
+        if enc is None:
+            self.embedder.__dict__.pop("encode_query", None)
+        self.gen.faiss_index = faiss_index
+        self.S.fts_query = fts
+        self.gen.__dict__.pop("keyword_candidates", None)
+        self.gen.__dict__.pop("chunks", None)
+
+    def search(self, q: str, k: int = 5):
+        for v in self._pending.values():
+            v.clear()
+        c = time.thread_time()
+        t = time.perf_counter()
+        hits = self.idx.search(q, k=k)
+        total = time.perf_counter() - t
+        self.times["cpu_total"].append(time.thread_time() - c)
+        parts = 0.0
+        for key in self.STAGES:
+            spent = sum(self._pending[key])
+            self.times[key].append(spent)
+            parts += spent
+        self.times["rest"].append(total - parts)
+        self.times["total"].append(total)
+        return hits
+
+
+def run_queries(n: int, cfg: dict, full: bool) -> dict:
+    """Latency (always) and, when ``full``, recall and memory. Threads as the environment says."""
     import faiss
     import numpy as np
 
@@ -371,6 +403,7 @@ def run_queries(n: int, cfg: dict) -> dict:
 
     queries = [q["q"] for q in json.loads((SCALE_CACHE / f"queries-{cfg['base']}-{cfg['hold']}.json")
                                           .read_text(encoding="utf-8"))]
+    budget_end = time.monotonic() + cfg["phase_budget_s"]
     rss_start = B.proc_status()
     load_start = B.load()
     t0 = time.perf_counter()
@@ -385,15 +418,15 @@ def run_queries(n: int, cfg: dict) -> dict:
     for q in queries[:20]:  # warm-up
         idx.search(q, k=5)
 
-    # Phase 1: semsearch alone: end-to-end and staged, checked to agree.
-    e2e, stages, mismatches = [], {}, 0
+    # Phase 1: semsearch alone, its own Index.search with a clock around each stage.
+    clock = StageClock(idx, gen, embedder)
+    clock.on()
     for q in queries:
-        t = time.perf_counter()
-        hits = idx.search(q, k=5)
-        e2e.append(time.perf_counter() - t)
-        staged = staged_search(gen, embedder, q, 5, times=stages)
-        if [h.chunk_id for h in hits] != [c for c, _, _ in staged]:
-            mismatches += 1
+        if time.monotonic() > budget_end:
+            break
+        clock.search(q, k=5)
+    clock.off()
+    e2e = clock.times["total"]
     rss_after = B.proc_status()
 
     # Phase 2: the plain baseline (same numpy encoder, no folding, exact IndexFlatIP over the same
@@ -403,6 +436,7 @@ def run_queries(n: int, cfg: dict) -> dict:
     X = chosen.reconstruct_n(0, chosen.ntotal)
     flat = faiss.IndexFlatIP(DIM)
     flat.add(X)
+    del X
     flat_build_s = time.perf_counter() - t0
     encoder = embedder._light
     prompt = embedder.prompts.get("query", "")
@@ -412,10 +446,12 @@ def run_queries(n: int, cfg: dict) -> dict:
         return flat.search(v, 10)
 
     hybrid_t, plain_t = [], []
+    budget_end = time.monotonic() + cfg["phase_budget_s"]
     for r in range(cfg["rounds"]):
         for i, q in enumerate(queries):
-            first_semsearch = (i + r) % 2 == 0
-            for which in ((0, 1) if first_semsearch else (1, 0)):
+            if time.monotonic() > budget_end:
+                break
+            for which in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
                 t = time.perf_counter()
                 if which == 0:
                     idx.search(q, k=5)
@@ -423,74 +459,84 @@ def run_queries(n: int, cfg: dict) -> dict:
                 else:
                     plain(q)
                     plain_t.append(time.perf_counter() - t)
-
-    # FAISS alone, and recall of the chosen index against exact search.
-    Q = np.stack([embedder.encode_query(fold_text(q)) for q in queries]).astype(np.float32)
-    chosen_t, flat_t = [], []
-    for i in range(len(Q)):
-        v = Q[i:i + 1]
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-            t = time.perf_counter()
-            (chosen if which == 0 else flat).search(v, 50)
-            (chosen_t if which == 0 else flat_t).append(time.perf_counter() - t)
-    _, I_c = chosen.search(Q, 50)
-    _, I_f = flat.search(Q, 50)
-    rec10 = float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(I_c, I_f)]))
-    rec50 = float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(I_c, I_f)]))
-    agree = []
-    for q in queries:
-        a = [c for c, _, _ in staged_search(gen, embedder, q, 5)]
-        b = [c for c, _, _ in staged_search(gen, embedder, q, 5, faiss_index=flat)]
-        agree.append(len(set(a) & set(b)) / max(1, len(b)))
-    is_real_path = SCALE_CACHE / f"is-real-{n}.npy"
-    real_share = None
-    if is_real_path.is_file():
-        is_real = np.load(is_real_path)
-        real_share = round(float(is_real[I_f[:, :10]].mean()), 3)
-    D_f, _ = flat.search(Q, 1)
     hybrid = B.summary_ms(hybrid_t)
     plainms = B.summary_ms(plain_t)
     target = TARGET_P50_MS.get(n)
-    return {
-        "n_queries": len(queries), "rounds": cfg["rounds"], "faiss_type": type(chosen).__name__,
-        "faiss_ntotal": int(chosen.ntotal),
+    out = {
+        "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "n_queries": len(queries), "timed_phase1": len(e2e), "rounds": cfg["rounds"],
+        "faiss_type": type(chosen).__name__, "faiss_ntotal": int(chosen.ntotal),
         "hnsw_ef_search": int(chosen.hnsw.efSearch) if hasattr(chosen, "hnsw") else None,
         "open_s": round(open_s, 3), "first_query_s": round(first_s, 3),
         "hybrid_ms": hybrid, "plain_ms": plainms,
         "ratio_p50": B.ratio(hybrid["p50"], plainms["p50"]), "ratio_p95": B.ratio(hybrid["p95"], plainms["p95"]),
         "target_p50_ms": target, "target_p50_ok": (hybrid["p50"] <= target) if target else None,
         "phase1_e2e_ms": B.summary_ms(e2e),
-        "stages_ms": {k: B.summary_ms(v) for k, v in stages.items()},
-        "staged_vs_search_mismatches": mismatches,
-        "faiss_only_ms": {"chosen_p50": round(B.pct(chosen_t, 50) * 1000, 3),
-                          "chosen_p95": round(B.pct(chosen_t, 95) * 1000, 3),
-                          "flat_p50": round(B.pct(flat_t, 50) * 1000, 3),
-                          "flat_p95": round(B.pct(flat_t, 95) * 1000, 3)},
-        "recall@10": round(rec10, 4), "recall@50": round(rec50, 4),
-        "hybrid_top5_agreement": round(float(np.mean(agree)), 4),
-        "exact_top10_real_vector_share": real_share,
-        "exact_top1_cosine_mean": round(float(D_f[:, 0].mean()), 4),
-        "baseline_flat_build_s": round(flat_build_s, 2),
+        "stages_ms": {k: B.summary_ms(v) for k, v in clock.times.items()},
         "rss_mib": {"before_open": rss_start.get("VmRSS"), "after_open": rss_open.get("VmRSS"),
-                    "after_queries": rss_after.get("VmRSS"), "peak_before_baseline": rss_after.get("VmHWM"),
-                    "with_baseline_flat_copy": B.proc_status().get("VmRSS")},
-        "load": B.load(), "load_start": load_start,
+                    "after_queries": rss_after.get("VmRSS"), "peak_before_baseline": rss_after.get("VmHWM")},
+        "baseline_flat_build_s": round(flat_build_s, 2),
+        "load_start": load_start,
     }
+    if full:
+        # FAISS alone, and recall of the chosen index against exact search (thread-independent).
+        Q = encoder.encode([fold_text(q) for q in queries], prompt)
+        chosen_t, flat_t = [], []
+        for i in range(len(Q)):
+            v = Q[i:i + 1]
+            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+                t = time.perf_counter()
+                (chosen if which == 0 else flat).search(v, 50)
+                (chosen_t if which == 0 else flat_t).append(time.perf_counter() - t)
+        _, I_c = chosen.search(Q, 50)
+        D_f, I_f = flat.search(Q, 50)
+        rec10 = float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(I_c, I_f)]))
+        rec50 = float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(I_c, I_f)]))
+        agree = []
+        for q in queries:
+            a = [h.chunk_id for h in idx.search(q, k=5)]
+            gen.faiss_index = flat  # the same search with exact dense candidates
+            try:
+                b = [h.chunk_id for h in idx.search(q, k=5)]
+            finally:
+                gen.faiss_index = chosen
+            agree.append(len(set(a) & set(b)) / max(1, len(b)))
+        is_real_path = SCALE_CACHE / f"is-real-{n}.npy"
+        real_share = None
+        if is_real_path.is_file():
+            real_share = round(float(np.load(is_real_path)[I_f[:, :10]].mean()), 3)
+        out |= {
+            "faiss_only_ms": {"chosen_p50": round(B.pct(chosen_t, 50) * 1000, 3),
+                              "chosen_p95": round(B.pct(chosen_t, 95) * 1000, 3),
+                              "flat_p50": round(B.pct(flat_t, 50) * 1000, 3),
+                              "flat_p95": round(B.pct(flat_t, 95) * 1000, 3)},
+            "recall@10": round(rec10, 4), "recall@50": round(rec50, 4),
+            "hybrid_top5_agreement": round(float(np.mean(agree)), 4),
+            "exact_top10_real_vector_share": real_share,
+            "exact_top1_cosine_mean": round(float(D_f[:, 0].mean()), 4),
+        }
+    out["rss_mib"]["with_baseline_flat_copy"] = B.proc_status().get("VmRSS")
+    out["load"] = B.load()
+    return out
 
 
 # ---------------------------------------------------------------- driver
 
-def _child(kind: str, n: int, cfg: dict, timeout: int) -> dict:
-    out = SCALE_CACHE / f"{kind}-{n}.json"
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _child(kind: str, n: int, cfg: dict, timeout: int, env_extra: dict | None = None, tag: str = "") -> dict:
+    out = SCALE_CACHE / f"{kind}{tag}-{n}.json"
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, __file__, f"--_{kind}", str(n), "--_cfg", json.dumps(cfg)]
-    print(f"scale: {kind} {n:,} ...  ({B.uptime_line()})", file=sys.stderr, flush=True)
+    cmd = [sys.executable, __file__, f"--_{kind}", str(n), "--_cfg", json.dumps(cfg), f"--_tag={tag}"]
+    print(f"scale: {kind}{tag} {n:,} ...  ({B.uptime_line()})", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    env = dict(os.environ) | (env_extra or {})
     try:
-        done = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True)
+        done = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"{kind} of {n:,} did not finish within {timeout} s"}
-    if done.returncode != 0 or not out.is_file():
+    if done.returncode != 0 or not out.is_file():  # noqa: SIM102
         tail = "\n".join((done.stderr or "").strip().splitlines()[-12:])
         return {"error": f"{kind} of {n:,} failed (exit {done.returncode}) after "
                          f"{time.perf_counter() - t0:.0f} s: {tail}"}
@@ -508,13 +554,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_build", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--_query", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--_cfg", help=argparse.SUPPRESS)
+    ap.add_argument("--_tag", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args._build or args._query:
         cfg = json.loads(args._cfg)
         kind, n = ("build", args._build) if args._build else ("query", args._query)
-        result = build(n, cfg) if kind == "build" else run_queries(n, cfg)
-        (SCALE_CACHE / f"{kind}-{n}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        result = build(n, cfg) if kind == "build" else run_queries(n, cfg, full=args._tag == "-1thread")
+        (SCALE_CACHE / f"{kind}{args._tag}-{n}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         return 0
 
     cfg = dict(QUICK if args.quick else FULL)
@@ -549,9 +596,11 @@ def main(argv: list[str] | None = None) -> int:
             entry["build"] = _child("build", n, cfg, BUILD_TIMEOUT_S)
         if "error" not in entry["build"]:
             entry["query"] = _child("query", n, cfg, QUERY_TIMEOUT_S)
+            entry["query_1thread"] = _child("query", n, cfg, QUERY_TIMEOUT_S, ONE_THREAD, "-1thread")
         result["sizes"].append(entry)
-        if "error" in entry["build"] or "error" in entry.get("query", {}):
-            print(f"scale: {entry['build'].get('error') or entry['query'].get('error')}", file=sys.stderr)
+        for part in ("build", "query", "query_1thread"):
+            if "error" in entry.get(part, {}):
+                print(f"scale: {entry[part]['error']}", file=sys.stderr)
 
     result["load_end"] = B.load()
     result["uptime_end"] = B.uptime_line()
@@ -569,8 +618,9 @@ def main(argv: list[str] | None = None) -> int:
         "process; stage times by wrapping `store.document_terms` and `vectors.build_vector_index`; peak RSS = "
         "VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",
         "Queries: a fresh process opens the index with `Index.open`, runs 20 warm-up queries, then every query "
-        "through `Index.search(q, k=5)` (hybrid) and through a step-by-step copy of `semsearch.search.search` "
-        "for the stage split (checked to return the same chunks). Then, interleaved query by query, "
+        "through `Index.search(q, k=5)` (hybrid), with clocks around the functions it calls (wrapped in the "
+        "bench process: `Embedder.encode_query`, the FAISS index's `search`, `search.fts_query`, "
+        "`Generation.keyword_candidates`, `Generation.chunks`; 'rest' = the call minus those). Then, interleaved query by query, "
         "`Index.search` and the plain baseline: `NumpyEncoder.encode(['query: ' + q])` + `faiss.IndexFlatIP.search(k=10)` "
         "over the same vectors (reconstructed from semsearch's FAISS file). RSS is read before the baseline copy "
         "is made.",
@@ -593,13 +643,15 @@ def _notes(result: dict) -> list[str]:
     for e in result["sizes"]:
         if "error" in e["build"]:
             notes.append(f"{e['n']:,}: build FAILED: {e['build']['error']}")
-        elif "error" in e.get("query", {}):
-            notes.append(f"{e['n']:,}: queries FAILED: {e['query']['error']}")
-        else:
-            q = e["query"]
-            if q.get("staged_vs_search_mismatches"):
-                notes.append(f"{e['n']:,}: the step-by-step copy disagreed with Index.search on "
-                             f"{q['staged_vs_search_mismatches']} queries (stage split approximate)")
+            continue
+        for part in ("query", "query_1thread"):
+            q = e.get(part, {})
+            if "error" in q:
+                notes.append(f"{e['n']:,}: queries ({part}) FAILED: {q['error']}")
+                continue
+            if q and q.get("timed_phase1", 0) < q.get("n_queries", 0):
+                notes.append(f"{e['n']:,} ({part}): time budget reached: {q['timed_phase1']} of "
+                             f"{q['n_queries']} queries timed in phase 1, {q['hybrid_ms']['n']} in phase 2")
     return notes
 
 

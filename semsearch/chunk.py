@@ -87,9 +87,11 @@ def _ends_clause(content: str) -> bool:
 
 def _is_heading(line: _Line, has_following_text: bool, fold: Callable[[str], str]) -> bool:
     content = fold(line.content)
+    if not has_following_text:
+        return False  # nothing below it to title: keep it as text
     if content.startswith("#"):
-        return True
-    if not has_following_text or len(content) > HEADING_MAX_CHARS:
+        return bool(content.lstrip("#").strip())
+    if len(content) > HEADING_MAX_CHARS:
         return False
     if _LIST_ITEM.match(content) or _PARENTHESISED.match(content):
         return False

@@ -25,7 +25,7 @@ from .embed import Embedder
 from .errors import IndexProblem
 from .normalize import fold_text
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 
 @dataclass

@@ -95,3 +95,22 @@ def test_chunks_are_exact_ordered_and_deterministic_for_any_text(parts, newline)
         assert c.char_start >= previous_end and c.char_end > c.char_start
         assert 1 <= c.line_start <= c.line_end
         previous_end = c.char_end
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines, st.sampled_from(["\n", "\r\n", "\n\n"]))
+def test_chunks_cover_every_non_blank_character_or_carry_it_as_a_title(parts, newline):
+    text = newline.join(parts)
+    chunks = chunk_text(text, count, fold_text, max_tokens=20, min_tokens=4)
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.char_start, c.char_end))
+    line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    for i, ch in enumerate(text):
+        if ch.isspace() or i in covered:
+            continue
+        # outside every chunk: it must be on a heading line, carried as the title of the next chunk
+        line_no = max(n for n, start in enumerate(line_starts) if start <= i)
+        line = text[line_starts[line_no]:].split("\n", 1)[0].strip().lstrip("#").strip()
+        following = [c for c in chunks if c.char_start > i]
+        assert following and following[0].title and line in following[0].title, (repr(text), i)
