@@ -334,6 +334,13 @@ def _cold_md(r: dict) -> list[str]:
                 "| stage | s |", "|---|---|"]
         for k, v in st.items():
             out.append(f"| {k} | {v:.3f} |")
+        out.append(f"| (sum) | {sum(st.values()):.3f} |")
+    pst = r.get("plain_stages")
+    if pst:
+        out += ["", "Stage split of the plain sentence-transformers + FAISS script (median, seconds):", "",
+                "| stage | s |", "|---|---|"]
+        for k, v in pst.items():
+            out.append(f"| {k} | {v:.3f} |")
     imp = r.get("import_top")
     if imp:
         out += ["", "Largest imports in a cold `ask` (`python -X importtime`, cumulative, one run):", "",
