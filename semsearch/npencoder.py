@@ -41,6 +41,21 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     return (x - mean) / np.sqrt(var + eps) * weight + bias
 
 
+def serve_concurrently() -> None:
+    """Use one BLAS and one FAISS thread per query, for servers handling several at once.
+
+    A question's matrices are small: with several requests in flight, BLAS and
+    OpenMP threads only fight over the cores (in bench/scale.py under load, hybrid
+    p95 went from ~30 ms with one thread to ~900 ms with the default). A single
+    command-line question is faster with the default threads, so this is opt-in.
+    """
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    faiss.omp_set_num_threads(1)
+
+
 class SafeTensors:
     """Memory-mapped tensors of a .safetensors file (the format is an 8-byte length, a JSON header, data)."""
 

@@ -270,6 +270,9 @@ def create_app(index_path: str | Path, model: str | None = None) -> FastAPI:
     Only that folder is served; no request can name a file or a path.
     """
     state = _State(Path(index_path), model)
+    from .npencoder import serve_concurrently
+
+    serve_concurrently()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
