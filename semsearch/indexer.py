@@ -74,7 +74,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
             progress: Progress | None = None, max_tokens: int = 256) -> ReindexReport:
     progress = progress or Progress()
     started = time.perf_counter()
-    with store.writer_lock(index_dir):
+    with store.writer_lock(index_dir, on_wait=progress.on_warning):
         live = None
         if store.exists(index_dir):
             try:

@@ -89,14 +89,16 @@ def exists(index_dir: Path) -> bool:
 
 
 @contextmanager
-def writer_lock(index_dir: Path, wait: bool = True):
-    """Exclusive lock that keeps two reindexes from interleaving."""
+def writer_lock(index_dir: Path, on_wait=None):
+    """Exclusive lock that keeps two reindexes from interleaving; a second one waits (saying so)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "a+") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            raise IndexProblem(f"another reindex of {index_dir} is running; try again when it finishes") from exc
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(f"waiting for another reindex of {index_dir} to finish")
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

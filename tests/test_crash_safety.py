@@ -176,3 +176,22 @@ def test_a_second_reindex_waits_for_the_first(tmp_path, corpus):
     assert first_report["files"]["added"] == 5
     # the second waited for the first to commit, so it found every file already indexed
     assert second_report["files"]["unchanged"] == 5 and second_report["chunks"]["embedded"] == 0
+
+
+def test_a_waiting_reindex_says_why(tmp_path, corpus, fake_embedder):
+    from semsearch.indexer import Progress
+    from semsearch.store import writer_lock
+
+    index_path = tmp_path / "idx"
+    messages = []
+    with writer_lock(index_path):
+        thread = threading.Thread(target=lambda: Index.open(index_path, embedder=fake_embedder).reindex(
+            [corpus], progress=Progress(on_warning=messages.append)))
+        thread.start()
+        deadline = time.time() + 30
+        while not messages and time.time() < deadline:
+            time.sleep(0.01)
+        assert messages and "waiting for another reindex" in messages[0]
+        assert not (index_path / CURRENT).exists()  # it waited: nothing written while the lock was held
+    thread.join(timeout=60)
+    assert (index_path / CURRENT).exists()
