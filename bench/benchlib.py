@@ -357,19 +357,70 @@ def _indexing_md(r: dict) -> list[str]:
     out = ["## Indexing throughput (bench/indexing.py)", "", _run_line(r), "",
            f"Passages: {r['passages']:,} real passages from bench/corpus.py "
            f"(chars min/median/mean/max {r['chars']['min']}/{r['chars']['median']}/{r['chars']['mean']}/{r['chars']['max']}).", "",
-           "| method | chunks | tokens | s (median of rounds) | chunks/s | tokens/s | chunks/s ÷ plain encode |",
-           "|---|---|---|---|---|---|---|"]
+           "| method | chunks | tokens | s (mean of rounds) | chunks/s | tokens/s | **chunks/s ÷ plain** | tokens/s ÷ plain |",
+           "|---|---|---|---|---|---|---|---|"]
     for m in r.get("methods", []):
         out.append(f"| {m['label']} | {m['chunks']:,} | {m['tokens']:,} | {m['seconds']:.1f} | {m['chunks_per_s']:.2f} | "
-                   f"{m['tokens_per_s']:.0f} | {_f(m.get('ratio_vs_plain'), 2)} |")
+                   f"{m['tokens_per_s']:.0f} | **{_f(m.get('ratio_vs_plain'), 2)}** | {_f(m.get('tokens_ratio_vs_plain'), 2)} |")
     t = r.get("target")
     if t:
         out += ["", f"Target: semsearch reindex ≥ 2× the plain encode's chunks/s → measured "
-                f"{t['ratio']:.2f}× → {_pf(t['ok'])}."]
+                f"{t['ratio']:.2f}× → {_pf(t['ok'])} (opt-in int8: {r['target_int8']['ratio']:.2f}× → "
+                f"{_pf(r['target_int8']['ok'])})."]
     out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]
     return out
+
+
+def _summary_md() -> list[str]:
+    """One line per target across all benchmarks."""
+    rows = []
+    sc = _read("scale")
+    if sc:
+        for e in sc.get("sizes", []):
+            n, b = e["n"], e.get("build", {})
+            if "error" in b:
+                rows.append((f"scale {n:,}: build", "", "FAILED: " + b["error"][:120], False))
+                continue
+            if n >= 1_000_000:
+                rows.append((f"scale {n:,}: build time", "≤ ~1,800 s", f"{b['seconds']['total']:,.0f} s",
+                             b["seconds"]["total"] <= 1800))
+            for part, label in (("query", "as shipped"), ("query_1thread", "1 thread")):
+                q = e.get(part, {})
+                if "error" in q:
+                    rows.append((f"scale {n:,}: queries ({label})", "", "FAILED", False))
+                elif q.get("target_p50_ms"):
+                    rows.append((f"scale {n:,}: hybrid p50, in-process ({label})", f"≤ {q['target_p50_ms']:.0f} ms",
+                                 f"{q['hybrid_ms']['p50']:.1f} ms (plain baseline {q['plain_ms']['p50']:.1f} ms, "
+                                 f"ratio {q['ratio_p50']})", q["target_p50_ok"]))
+            q1 = e.get("query_1thread", {})
+            if "recall@10" in q1:
+                rows.append((f"scale {n:,}: recall@10 ({q1['faiss_type']})", "≥ 0.95", f"{q1['recall@10']:.4f}",
+                             q1["recall@10"] >= 0.95))
+    ht = _read("latency_http")
+    if ht:
+        for srv in ht.get("servers", []):
+            for run in srv.get("runs", []):
+                if run["concurrency"] == 8:
+                    rows.append((f"HTTP /search c=8, {ht.get('chunks', 0):,} chunks ({srv['label']})",
+                                 "p95 ≤ 50 ms, 0 errors",
+                                 f"p95 {run['search_ms']['p95']:,.1f} ms, {run['errors']} errors "
+                                 f"(/health p50 {run['health_ms']['p50']:.1f} ms)", run.get("target_ok")))
+    cs = _read("cold_start")
+    if cs:
+        for c in cs.get("commands", []):
+            if c.get("target"):
+                rows.append((c["label"], c["target"], f"{c['median_s']:.3f} s ({c.get('ratio', '')})", c.get("ok")))
+    ix = _read("indexing")
+    if ix and ix.get("target"):
+        rows.append(("indexing chunks/s vs plain encode", "≥ 2×", f"{ix['target']['ratio']:.2f}× "
+                     f"(opt-in int8 {ix['target_int8']['ratio']:.2f}×)", ix["target"]["ok"]))
+    if not rows:
+        return []
+    out = ["## Targets at a glance", "", "| target | goal | measured | result |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {_pf(d)} |" for a, b, c, d in rows]
+    return out + [""]
 
 
 def write_results_md() -> Path:
@@ -379,6 +430,7 @@ def write_results_md() -> Path:
              "work, so every figure is given with a **ratio to a baseline measured in the same process** and the "
              "load average at the time. Retrieval quality is in [results/quality.md](results/quality.md) and the "
              "LLM citation check's calibration in [results/llm_support.md](results/llm_support.md).", ""]
+    parts += _summary_md()
     found = False
     for name, fn in (("scale", _scale_md), ("latency_http", _http_md), ("cold_start", _cold_md),
                      ("indexing", _indexing_md)):

@@ -58,7 +58,7 @@ VECTOR_SEED = 0
 BLOCK = 4096
 DOC_CHUNKS = 10
 FULL = {"base": 10_000, "hold": 200, "sample": 5_000, "sizes": [10_000, 100_000, 1_000_000], "rounds": 1,
-        "phase_budget_s": 900}
+        "phase_budget_s": 600}
 QUICK = {"base": 2_000, "hold": 60, "sample": 300, "sizes": [2_000, 20_000], "rounds": 1, "phase_budget_s": 120}
 TARGET_P50_MS = {100_000: 20.0, 1_000_000: 30.0}
 BUILD_TIMEOUT_S = 3600
