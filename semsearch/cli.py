@@ -247,7 +247,7 @@ def reindex(
     paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: what the index was built from, else seeds/)."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from nothing (e.g. to change model)."),
-    int8: bool = typer.Option(False, "--int8", help="Embed with an int8 copy of the model: ~1.9x faster, slightly lower dense quality (see README)."),
+    int8: bool = typer.Option(False, "--int8", help="Embed with an int8 copy of the model: about 1.8x faster, lower dense quality (see README)."),
 ) -> None:
     """Bring the index up to date with the corpus."""
     if int8:

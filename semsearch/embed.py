@@ -116,7 +116,7 @@ class Embedder:
         """The model that embeds passages: the float model, or an int8 copy when asked for.
 
         Dynamic int8 quantisation of the linear layers (weights per output channel)
-        embeds about 1.9x faster on CPU, but its vectors keep only cosine ~0.986 to
+        embeds about 1.8x faster on CPU (bench/int8.py), but its vectors keep only cosine ~0.986 to
         the float ones, and on our question sets dense-only hit@1 fell from 0.69 to
         0.55 (hybrid hit@5 held). So it is opt-in (``reindex --int8`` or
         SEMSEARCH_INT8=1), and only for models with the verified numpy path.
