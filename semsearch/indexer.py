@@ -99,13 +99,13 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
             raise IndexProblem(f"no corpus given and none recorded in {index_dir}")
         roots = check_roots(roots)
         report = ReindexReport(index=str(index_dir), model=embedder.model_id)
-        old_docs = previous.documents() if previous else {}
+        old_docs = live.documents() if live else {}
         precision = getattr(embedder, "passage_precision", lambda: "float32")()
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
-            touched = _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tokens)
+            touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, max_tokens)
             if previous is not None and not (report.added or report.updated or report.deleted) \
                     and set(live.roots) == {str(r) for r in roots}:
                 # Nothing changed but some mtimes: record them; the live generation stays.
@@ -140,8 +140,12 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
     return report
 
 
-def _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tokens) -> dict[int, float]:
-    """Walk the corpus into ``writer``; returns new mtimes of unchanged files by old document id."""
+def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max_tokens) -> dict[int, float]:
+    """Walk the corpus into ``writer``; returns new mtimes of unchanged files by old document id.
+
+    Unchanged files keep their chunks when ``reuse_chunks`` (the chunker is the same); otherwise
+    they are cut again, still counted unchanged, and their vectors are reused by text hash.
+    """
     touched: dict[int, float] = {}
     seen: set[tuple[str, str]] = set()
     unsupported: list[Path] = []
@@ -155,7 +159,7 @@ def _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tok
         old = old_docs.get(key)
         try:
             stat = path.stat()
-            if old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
+            if reuse_chunks and old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime:
                 writer.copy_document(_same_document(key, old, old["mtime"]), old["id"])
                 report.unchanged += 1
                 continue
@@ -165,12 +169,14 @@ def _scan(roots, previous, old_docs, writer, embedder, report, progress, max_tok
             report.skipped.append(message)
             progress.on_warning(message)
             continue
-        if old and old["sha256"] == doc.sha256:
+        if reuse_chunks and old and old["sha256"] == doc.sha256:
             writer.copy_document(_same_document(key, old, doc.mtime), old["id"])
             touched[old["id"]] = doc.mtime
             report.unchanged += 1
             continue
-        if old:
+        if old and old["sha256"] == doc.sha256:
+            report.unchanged += 1
+        elif old:
             report.updated += 1
         else:
             report.added += 1

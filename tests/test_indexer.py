@@ -127,3 +127,16 @@ def test_results_cite_exact_source_spans(tmp_path, corpus, fake_embedder):
         assert text[hit.source.char_start:hit.source.char_end] == hit.text
         assert text.count("\n", 0, hit.source.char_start) + 1 == hit.source.line_start
         assert text.count("\n", 0, hit.source.char_end - 1) + 1 == hit.source.line_end
+
+
+def test_a_new_chunker_recuts_unchanged_files_but_reuses_their_vectors(tmp_path, corpus, fake_embedder, monkeypatch):
+    import semsearch.indexer as indexer
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    first = idx.reindex([corpus])
+    monkeypatch.setattr(indexer, "CHUNKER_VERSION", "test-next")
+    fake_embedder.embedded_texts.clear()
+    report = idx.reindex()
+    assert report["files"] == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 5}
+    assert report["chunks"]["embedded"] == 0 and report["chunks"]["total"] == first["chunks"]["total"]
+    assert fake_embedder.embedded_texts == []
