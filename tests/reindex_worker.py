@@ -47,4 +47,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 4:
         stage_logger(sys.argv[4])("start")
     report = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex([sys.argv[2]], progress=progress)
+    import resource
+
+    report["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process alone
     print(json.dumps(report))
