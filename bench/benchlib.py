@@ -284,6 +284,31 @@ def _scale_md(r: dict) -> list[str]:
         lambda x: f"{_f(x['query']['rss_mib']['after_queries'], 0)} ({_f(x['query']['rss_mib']['before_open'], 0)})")
     row("open index + first query (s)", "", lambda x: f"{_f(x['query']['open_s'], 2)} + {_f(x['query']['first_query_s'], 2)}")
     out.append("")
+    wi = [(x["n"], x["query_1thread"]["what_if"]) for x in sizes if "what_if" in x.get("query_1thread", {})]
+    if wi:
+        out += ["What-ifs (measured in the one-thread query process; semsearch unchanged, bench-side wrappers only):", "",
+                "| size | variant | hybrid p50 / p95 ms (shipped in same pass) | stage p50 ms | recall@10 | hybrid top-5 same as shipped |",
+                "|---|---|---|---|---|---|"]
+        for n, w in wi:
+            sh = w.get("shipped_hybrid_ms", {})
+            h = w.get("hnsw_instead_of_flat")
+            if h:
+                out.append(f"| {n:,} | HNSW ({h['params']}) instead of IndexFlatIP; build {h['build_s']} s | "
+                           f"— ({_f(sh.get('p50'), 1)} / {_f(sh.get('p95'), 1)}) | FAISS {h['search_ms']['p50']:.2f} "
+                           f"| {h['recall@10']:.4f} | {h['hybrid_top5_agreement_with_shipped']:.3f} |")
+            for sw in w.get("hnsw_ef_search_sweep", []):
+                out.append(f"| {n:,} | HNSW efSearch = {sw['efSearch']} (semsearch's graph) | — | FAISS "
+                           f"{sw['search_ms']['p50']:.2f} (p95 {sw['search_ms']['p95']:.2f}) | {sw['recall@10']:.4f} "
+                           f"(@50 {sw['recall@50']:.4f}; 10th cosine {sw['cosine_gap_at_10_mean']:.4f} below exact) | — |")
+            for key, v in w.items():
+                if key.startswith("keyword_terms_df_le_"):
+                    out.append(f"| {n:,} | keyword query keeps terms in ≤ {key.rsplit('_', 1)[1]} of chunks "
+                               f"(df ≤ {v['max_df']:,}; {v['terms_kept_share']:.0%} of terms kept) | "
+                               f"{v['hybrid_ms']['p50']:.1f} / {v['hybrid_ms']['p95']:.1f} ({_f(sh.get('p50'), 1)} / "
+                               f"{_f(sh.get('p95'), 1)}) | FTS {v['fts_ms']['p50']:.2f} (shipped query "
+                               f"{v['fts_ms_shipped_query']['p50']:.2f}) + df lookup {v['df_lookup_ms']['p50']:.2f} | — | "
+                               f"{v['hybrid_top5_agreement_with_shipped']:.3f} |")
+        out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]
     return out
@@ -315,6 +340,12 @@ def _http_md(r: dict) -> list[str]:
                        f"same queries (this process, server stopped{', threadpool_limits(1)' if key.endswith('1thread') else ''}): "
                        f"p50 {ip['p50']:.1f} ms, p95 {ip['p95']:.1f} ms → HTTP concurrency-1 p50 / in-process p50 = "
                        f"**{_f(srv.get('ratio_http_c1_in_process_p50'), 2)}**.")
+    ec = r.get("encode_costs")
+    if ec:
+        out.append(f"- Query encoding CPU time, one thread, 8 queries: one by one p50 {ec['cpu_ms_8_single']['p50']:.1f} ms, "
+                   f"as one batch {ec['cpu_ms_8_batched']['p50']:.1f} ms (batch / single = {ec['batch_saving']}); "
+                   f"entering + leaving `threadpoolctl` `ThreadpoolController.limit(limits=1)`: p50 "
+                   f"{ec['threadpool_limits_enter_exit_ms']['p50']:.3f} ms.")
     out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]

@@ -177,6 +177,43 @@ def in_process(index: Path, queries: list[str], n: int, one_thread: bool) -> dic
     return B.summary_ms(times)
 
 
+def encode_costs(index: Path, queries: list[str], groups: int = 40) -> dict:
+    """Numpy query encoding, one thread: 8 queries one by one vs as one batch (what micro-batching
+    concurrent requests would save), and the cost of entering/leaving threadpool_limits(1)."""
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from semsearch import Index
+    from semsearch.normalize import fold_text
+
+    idx = Index.open(index)
+    emb = idx.embedder()
+    enc, prompt = emb._light, emb.prompts.get("query", "")
+    texts = [fold_text(q) for q in queries]
+    enc.encode(texts[:8], prompt)
+    single, batched = [], []
+    with threadpool_limits(1):
+        for g in range(groups):
+            group = [texts[(g * 8 + j) % len(texts)] for j in range(8)]
+            t = time.thread_time()
+            for x in group:
+                enc.encode([x], prompt)
+            single.append(time.thread_time() - t)
+            t = time.thread_time()
+            enc.encode(group, prompt)
+            batched.append(time.thread_time() - t)
+    controller = ThreadpoolController()
+    enter = []
+    for _ in range(200):
+        t = time.perf_counter()
+        with controller.limit(limits=1):
+            pass
+        enter.append(time.perf_counter() - t)
+    idx.close()
+    return {"cpu_ms_8_single": B.summary_ms(single), "cpu_ms_8_batched": B.summary_ms(batched),
+            "batch_saving": B.ratio(B.pct(batched, 50), B.pct(single, 50), 3),
+            "threadpool_limits_enter_exit_ms": B.summary_ms(enter)}
+
+
 def main(argv: list[str] | None = None) -> int:
     import scale
 
@@ -205,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     n_in = min(total, 600)
     result["in_process"] = in_process(index, queries, n_in, one_thread=False)
     result["in_process_1thread"] = in_process(index, queries, n_in, one_thread=True)
+    result["encode_costs"] = encode_costs(index, queries, 10 if args.quick else 40)
     for srv, ip in zip(result["servers"], (result["in_process"], result["in_process_1thread"])):
         c1 = next((r for r in srv.get("runs", []) if r["concurrency"] == 1), None)
         if c1:

@@ -515,8 +515,134 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
             "exact_top10_real_vector_share": real_share,
             "exact_top1_cosine_mean": round(float(D_f[:, 0].mean()), 4),
         }
+        out["what_if"] = what_if(n, idx, gen, queries, flat, Q)
     out["rss_mib"]["with_baseline_flat_copy"] = B.proc_status().get("VmRSS")
     out["load"] = B.load()
+    return out
+
+
+def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
+    """Measurements behind possible code changes (nothing in semsearch is changed; wrappers only).
+
+    * HNSW instead of exact search at this size (for sizes semsearch serves with IndexFlatIP):
+      semsearch's own HNSW parameters over the same vectors; latency, recall, hybrid top-5 agreement.
+    * Keyword query without very common terms: the FTS5 MATCH keeps only terms found in at most
+      1% / 5% of chunks (the rarest term if none is that rare); FTS time, df lookup time, and the
+      hybrid top 5 compared with the shipped search.
+    """
+    import faiss
+    import numpy as np
+
+    from semsearch import search as S
+    from semsearch import vectors as V
+    from semsearch.keyword import query_terms
+    from semsearch.normalize import fold_text
+
+    out: dict = {}
+    chosen = gen.faiss_index
+    shipped, shipped_t = [], []
+    for q in queries:
+        t = time.perf_counter()
+        shipped.append([h.chunk_id for h in idx.search(q, k=5)])
+        shipped_t.append(time.perf_counter() - t)
+    out["shipped_hybrid_ms"] = B.summary_ms(shipped_t)
+    if not hasattr(chosen, "hnsw") and n >= 50_000:
+        X = flat.reconstruct_n(0, flat.ntotal)
+        t = time.perf_counter()
+        hnsw = V.new_index(V.EXACT_LIMIT + 1, DIM)
+        hnsw.add(X)
+        build_s = time.perf_counter() - t
+        del X
+        hnsw.hnsw.efSearch = V.HNSW_EF_SEARCH
+        ht = []
+        for i in range(len(Q)):
+            t = time.perf_counter()
+            hnsw.search(Q[i:i + 1], 50)
+            ht.append(time.perf_counter() - t)
+        _, I_h = hnsw.search(Q, 10)
+        _, I_f = flat.search(Q, 10)
+        agree = []
+        gen.faiss_index = hnsw
+        try:
+            for q, base in zip(queries, shipped):
+                agree.append(len(set(base) & {h.chunk_id for h in idx.search(q, k=5)}) / max(1, len(base)))
+        finally:
+            gen.faiss_index = chosen
+        out["hnsw_instead_of_flat"] = {
+            "params": f"M={V.HNSW_M}, efConstruction={V.HNSW_EF_CONSTRUCTION}, efSearch={V.HNSW_EF_SEARCH}",
+            "build_s": round(build_s, 1), "search_ms": B.summary_ms(ht),
+            "recall@10": round(float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I_h, I_f)])), 4),
+            "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
+        del hnsw
+
+    if hasattr(chosen, "hnsw"):
+        # efSearch sweep: recall and latency of the HNSW graph semsearch built, and how much lower the
+        # 10th neighbour's cosine is than the exact 10th (a small gap = near-ties, little harm).
+        D_f, I_f = flat.search(Q, 50)
+        sweep = []
+        shipped_ef = chosen.hnsw.efSearch
+        try:
+            for ef in (shipped_ef, 128, 256, 512, 1024):
+                chosen.hnsw.efSearch = ef
+                ht = []
+                for i in range(len(Q)):
+                    t = time.perf_counter()
+                    chosen.search(Q[i:i + 1], 50)
+                    ht.append(time.perf_counter() - t)
+                D_h, I_h = chosen.search(Q, 50)
+                sweep.append({
+                    "efSearch": ef, "search_ms": B.summary_ms(ht),
+                    "recall@10": round(float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(I_h, I_f)])), 4),
+                    "recall@50": round(float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(I_h, I_f)])), 4),
+                    "cosine_gap_at_10_mean": round(float(np.mean(D_f[:, 9] - D_h[:, 9])), 5)})
+        finally:
+            chosen.hnsw.efSearch = shipped_ef
+        out["hnsw_ef_search_sweep"] = sweep
+        out["exact_cosine_top1_minus_top10_mean"] = round(float(np.mean(D_f[:, 0] - D_f[:, 9])), 5)
+
+    original = S.fts_query
+    for frac in (0.01, 0.05):
+        max_df = max(1, int(frac * n))
+        df_t, fts_t, e2e_t, agree, kept_share, matches = [], [], [], [], [], []
+
+        def filtered(folded: str, max_df=max_df):
+            terms = query_terms(folded)
+            if not terms:
+                return None
+            t = time.perf_counter()
+            counts = gen.term_document_counts(terms)
+            df_t.append(time.perf_counter() - t)
+            kept = [x for x in terms if counts.get(x, 0) <= max_df] or [min(terms, key=lambda x: counts.get(x, 0))]
+            kept_share.append(len(kept) / len(terms))
+            matches.append(" OR ".join(f'"{x}"' for x in kept))
+            return matches[-1]
+
+        S.fts_query = filtered
+        try:
+            for q, base in zip(queries, shipped):
+                t = time.perf_counter()
+                hits = idx.search(q, k=5)
+                e2e_t.append(time.perf_counter() - t)
+                agree.append(len(set(base) & {h.chunk_id for h in hits}) / max(1, len(base)))
+        finally:
+            S.fts_query = original
+        for m in matches:
+            t = time.perf_counter()
+            gen.keyword_candidates(m, 50)
+            fts_t.append(time.perf_counter() - t)
+        full_fts = []
+        for q in queries:
+            m = original(fold_text(q))
+            if m:
+                t = time.perf_counter()
+                gen.keyword_candidates(m, 50)
+                full_fts.append(time.perf_counter() - t)
+        out[f"keyword_terms_df_le_{frac:g}"] = {
+            "max_df": max_df, "terms_kept_share": round(float(np.mean(kept_share)), 3),
+            "df_lookup_ms": B.summary_ms(df_t), "fts_ms": B.summary_ms(fts_t),
+            "fts_ms_shipped_query": B.summary_ms(full_fts),
+            "hybrid_ms": B.summary_ms(e2e_t),
+            "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
     return out
 
 
