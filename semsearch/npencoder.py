@@ -49,10 +49,24 @@ def serve_concurrently() -> None:
     p95 went from ~30 ms with one thread to ~900 ms with the default). A single
     command-line question is faster with the default threads, so this is opt-in.
     """
-    import faiss
     from threadpoolctl import threadpool_limits
 
+    from . import search
+
     threadpool_limits(1, user_api="blas")
+    search.OVERLAP_KEYWORD = False
+    one_omp_thread()
+
+
+def one_omp_thread() -> None:
+    """One OpenMP thread for FAISS in the calling thread.
+
+    OpenMP's thread count is per thread: a worker thread of a server starts with
+    the process default (all cores) whatever the main thread set, so each worker
+    calls this before it searches.
+    """
+    import faiss
+
     faiss.omp_set_num_threads(1)
 
 

@@ -8,6 +8,8 @@ one are dropped, so the same paragraph is never shown twice.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import store
@@ -26,6 +28,20 @@ MODES = ("hybrid", "dense", "keyword")
 # Passages sharing this share of their character trigrams count as one.
 NEAR_DUPLICATE = 0.8
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
+# The keyword lookup needs no query vector, so it runs on the other core while the query is
+# encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
+# already keeps the cores busy and turns this off (npencoder.serve_concurrently).
+OVERLAP_KEYWORD = True
+_keyword_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _keyword_pool
+    with _pool_lock:
+        if _keyword_pool is None:
+            _keyword_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="semsearch-keyword")
+        return _keyword_pool
 
 
 @dataclass(frozen=True)
@@ -144,8 +160,14 @@ def fuse_scores(normalised: list[dict[int, float]], weights: list[float]) -> dic
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
+    pending = None
+    if mode == "hybrid" and OVERLAP_KEYWORD:
+        pending = _pool().submit(keyword_candidates, gen, query, n)
     dense = dense_candidates(gen, embedder, query, n) if mode != "keyword" else []
-    keyword = keyword_candidates(gen, query, n) if mode != "dense" else []
+    if pending is not None:
+        keyword = pending.result()
+    else:
+        keyword = keyword_candidates(gen, query, n) if mode != "dense" else []
     dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
     dense_score = dict(dense)
     keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}

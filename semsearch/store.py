@@ -334,7 +334,18 @@ class GenerationWriter:
                                        "WHERE c.id >= ? AND c.id < ? ORDER BY c.id", (start, start + size)).fetchall()
                 yield np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
 
-        build_vector_index(self.next_chunk, dimension, blocks(), self.path / VECTORS_FILE)
+        def sample(size: int) -> np.ndarray:
+            # A fixed seed: the same chunks give the same index.
+            ids = np.sort(np.random.default_rng(0).choice(self.next_chunk, size=size, replace=False))
+            parts = []
+            for start in range(0, len(ids), 900):  # SQLite allows 999 parameters per statement
+                part = [int(i) for i in ids[start:start + 900]]
+                rows = self.db.execute("SELECT v.vector FROM chunks c JOIN vectors v ON v.text_hash = c.text_hash "
+                                       f"WHERE c.id IN ({','.join('?' * len(part))})", part).fetchall()
+                parts.append(np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dimension))
+            return np.vstack(parts)
+
+        build_vector_index(self.next_chunk, dimension, blocks(), self.path / VECTORS_FILE, sample)
         self.db.execute("PRAGMA journal_mode=DELETE")
         self.db.close()
         _fsync_dir_files(self.path)

@@ -1,41 +1,89 @@
 """Vector index: which FAISS structure holds the chunk vectors, and building it in blocks.
 
 Owns the choice by size. Exact inner-product search (``IndexFlatIP``) is used
-while it is fast enough; past ``EXACT_LIMIT`` vectors an HNSW graph over the
-same vectors answers in about a millisecond with recall@10 ≥ 0.95 against
-exact search (measured in bench/scale.py). Vectors are L2-normalised, so inner
-product is cosine.
+while it is fast enough; past ``EXACT_LIMIT`` vectors an inverted-file index
+(``IndexIVFFlat``: k-means cells over the same full-precision vectors, the
+``IVF_PROBES`` cells nearest the query searched exactly) answers in about a
+millisecond. bench/ann.py measures the choice against exact search at 1M
+vectors (recall@10 and latency in bench/results/ann.json); an HNSW graph was
+tried first and lost recall on dense clusters of near-identical vectors.
+Vectors are L2-normalised, so inner product is cosine.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 EXACT_LIMIT = 200_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 96
+IVF_PROBES = 64
+# k-means wants a few dozen points per cell; more only slows training.
+TRAIN_POINTS_PER_LIST = 40
+TRAIN_ITERATIONS = 12
+HNSW_EF_SEARCH = 96  # for indexes built by earlier versions
 
 
-def new_index(n: int, dimension: int):
+def ivf_lists(n: int) -> int:
+    """Cells for ``n`` vectors: about 4·√n, a power of two (1M → 4,096)."""
+    lists = 1 << round(math.log2(4 * math.sqrt(max(n, 1))))
+    while lists > 1 and lists * TRAIN_POINTS_PER_LIST > n:
+        lists //= 2  # never more cells than the data can train
+    return lists
+
+
+def training_size(n: int) -> int:
+    """How many sample vectors ``new_index`` needs to train an index of ``n`` (0: none)."""
+    return 0 if n <= EXACT_LIMIT else min(n, ivf_lists(n) * TRAIN_POINTS_PER_LIST)
+
+
+def new_index(n: int, dimension: int, sample: np.ndarray | None = None):
+    """An empty index for ``n`` vectors, trained on ``sample`` when the structure needs it."""
     import faiss
 
     if n <= EXACT_LIMIT:
         return faiss.IndexFlatIP(dimension)
-    index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.hnsw.efSearch = HNSW_EF_SEARCH
+    if sample is None or len(sample) == 0:
+        raise ValueError("an index of this size needs a training sample")
+    lists = ivf_lists(n)
+    clustering = faiss.ClusteringParameters()
+    clustering.niter = TRAIN_ITERATIONS
+    clustering.spherical = True  # centroids on the unit sphere, like the vectors
+    clustering.seed = 1234
+    clustering.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp = clustering
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    tune_for_search(index)
     return index
 
 
-def build_vector_index(n: int, dimension: int, blocks: Iterable[np.ndarray], path: Path) -> None:
-    """Add ``n`` vectors given in row order as blocks, then write the index to ``path``."""
+def tune_for_search(index) -> None:
+    """Search-time settings, which FAISS does not keep in the file."""
     import faiss
 
-    index = new_index(n, dimension)
+    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    if ivf is not None:
+        ivf.nprobe = IVF_PROBES
+        # One query searches its cells on one thread; parallel over cells only helps batches.
+        ivf.parallel_mode = 0
+    elif hasattr(index, "hnsw"):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+
+
+def build_vector_index(n: int, dimension: int, blocks: Iterable[np.ndarray], path: Path,
+                       sample: Callable[[int], np.ndarray] | None = None) -> None:
+    """Add ``n`` vectors given in row order as blocks, then write the index to ``path``.
+
+    ``sample(k)`` returns ``k`` vectors spread over the whole set; it is called
+    only when the structure for this size must be trained first.
+    """
+    import faiss
+
+    wanted = training_size(n)
+    index = new_index(n, dimension, sample(wanted) if wanted and sample is not None else None)
     added = 0
     for block in blocks:
         if len(block):
@@ -50,6 +98,5 @@ def load_vector_index(path: Path):
     import faiss
 
     index = faiss.read_index(str(path))
-    if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+    tune_for_search(index)
     return index

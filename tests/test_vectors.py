@@ -1,0 +1,59 @@
+"""The vector index by size: exact search while small, a trained inverted file past the limit."""
+
+import faiss
+import numpy as np
+
+from semsearch import Index
+from semsearch import vectors as V
+
+
+def _clustered(n: int, dim: int = 32, centres: int = 40, seed: int = 0) -> np.ndarray:
+    """Unit vectors in tight clusters: the hard case for approximate search."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(centres, dim))
+    x = base[rng.integers(0, centres, n)] + rng.normal(scale=0.15, size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_small_collections_get_exact_search():
+    assert isinstance(V.new_index(V.EXACT_LIMIT, 16), faiss.IndexFlatIP)
+    assert V.training_size(V.EXACT_LIMIT) == 0
+
+
+def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(tmp_path, monkeypatch):
+    monkeypatch.setattr(V, "EXACT_LIMIT", 1_000)
+    x = _clustered(30_000)
+    queries = _clustered(200, seed=1)
+    V.build_vector_index(len(x), x.shape[1], [x[i:i + 4096] for i in range(0, len(x), 4096)],
+                         tmp_path / "v.faiss", sample=lambda k: x[np.random.default_rng(0).choice(len(x), k, replace=False)])
+    index = V.load_vector_index(tmp_path / "v.faiss")
+    assert isinstance(index, faiss.IndexIVFFlat)
+    assert index.ntotal == len(x) and index.nprobe == V.IVF_PROBES  # search settings survive the file
+    exact = faiss.IndexFlatIP(x.shape[1])
+    exact.add(x)
+    _, want = exact.search(queries, 10)
+    _, got = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want)])
+    assert recall >= 0.95
+
+
+def test_a_large_index_needs_its_training_sample():
+    try:
+        V.new_index(V.EXACT_LIMIT + 1, 16)
+    except ValueError as exc:
+        assert "training sample" in str(exc)
+    else:
+        raise AssertionError("an untrained inverted file was returned")
+
+
+def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path, corpus, fake_embedder, monkeypatch):
+    monkeypatch.setattr(V, "EXACT_LIMIT", 20)
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    total = idx.reindex([corpus])["chunks"]["total"]
+    gen = idx._generation()
+    assert isinstance(gen.faiss_index, faiss.IndexIVFFlat) and gen.faiss_index.ntotal == total
+    # Every chunk's own text finds that chunk first by its vector.
+    rows = gen.chunks(list(range(total)))
+    for cid in range(0, total, 7):
+        hits = idx.search(rows[cid].embed_text, k=1, mode="dense")
+        assert hits[0].chunk_id == cid or hits[0].text == rows[cid].text
