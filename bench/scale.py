@@ -524,8 +524,9 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
 def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
     """Measurements behind possible code changes (nothing in semsearch is changed; wrappers only).
 
-    * HNSW instead of exact search at this size (for sizes semsearch serves with IndexFlatIP):
-      semsearch's own HNSW parameters over the same vectors; latency, recall, hybrid top-5 agreement.
+    * IVF instead of exact search at this size (for sizes semsearch serves with IndexFlatIP):
+      the inverted file semsearch builds past its exact limit, over the same vectors; latency,
+      recall, hybrid top-5 agreement.
     * Keyword query without very common terms: the FTS5 MATCH keeps only terms found in at most
       1% / 5% of chunks (the rarest term if none is that rare); FTS time, df lookup time, and the
       hybrid top 5 compared with the shipped search.
@@ -546,34 +547,40 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         shipped.append([h.chunk_id for h in idx.search(q, k=5)])
         shipped_t.append(time.perf_counter() - t)
     out["shipped_hybrid_ms"] = B.summary_ms(shipped_t)
-    if not hasattr(chosen, "hnsw") and n >= 50_000:
+    if isinstance(chosen, faiss.IndexFlatIP) and n >= 50_000:
+        # The structure semsearch builds past its exact limit, built here at this size.
         X = flat.reconstruct_n(0, flat.ntotal)
         t = time.perf_counter()
-        hnsw = V.new_index(V.EXACT_LIMIT + 1, DIM)
-        hnsw.add(X)
+        saved = V.EXACT_LIMIT
+        V.EXACT_LIMIT = 0
+        try:
+            train = X[np.random.default_rng(0).choice(len(X), V.training_size(len(X)), replace=False)]
+            ivf = V.new_index(len(X), DIM, sample=train)
+        finally:
+            V.EXACT_LIMIT = saved
+        ivf.add(X)
         build_s = time.perf_counter() - t
-        del X
-        hnsw.hnsw.efSearch = V.HNSW_EF_SEARCH
+        del X, train
         ht = []
         for i in range(len(Q)):
             t = time.perf_counter()
-            hnsw.search(Q[i:i + 1], 50)
+            ivf.search(Q[i:i + 1], 50)
             ht.append(time.perf_counter() - t)
-        _, I_h = hnsw.search(Q, 10)
+        _, I_h = ivf.search(Q, 10)
         _, I_f = flat.search(Q, 10)
         agree = []
-        gen.faiss_index = hnsw
+        gen.faiss_index = ivf
         try:
             for q, base in zip(queries, shipped):
                 agree.append(len(set(base) & {h.chunk_id for h in idx.search(q, k=5)}) / max(1, len(base)))
         finally:
             gen.faiss_index = chosen
-        out["hnsw_instead_of_flat"] = {
-            "params": f"M={V.HNSW_M}, efConstruction={V.HNSW_EF_CONSTRUCTION}, efSearch={V.HNSW_EF_SEARCH}",
+        out["ivf_instead_of_flat"] = {
+            "params": f"IVFFlat nlist={ivf.nlist}, nprobe={ivf.nprobe}",
             "build_s": round(build_s, 1), "search_ms": B.summary_ms(ht),
             "recall@10": round(float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I_h, I_f)])), 4),
             "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
-        del hnsw
+        del ivf
 
     if hasattr(chosen, "hnsw"):
         # efSearch sweep: recall and latency of the HNSW graph semsearch built, and how much lower the
@@ -728,6 +735,16 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in entry.get(part, {}):
                 print(f"scale: {entry[part]['error']}", file=sys.stderr)
 
+    previous = B._read("scale") if args.sizes else None
+    if previous and bool(previous.get("quick")) == bool(args.quick):
+        # A run of some sizes keeps the other sizes' figures from the last run, marked as such.
+        for e in previous.get("sizes", []):
+            if e["n"] not in cfg["sizes"]:
+                e.setdefault("earlier_run", {"date": previous.get("date"),
+                                             "sources": previous.get("code", {}).get("semsearch_sha256")})
+                result["sizes"].append(e)
+        result["sizes"].sort(key=lambda e: e["n"])
+
     result["load_end"] = B.load()
     result["uptime_end"] = B.uptime_line()
     result["how_measured"] = [
@@ -767,6 +784,12 @@ def main(argv: list[str] | None = None) -> int:
 def _notes(result: dict) -> list[str]:
     notes = []
     for e in result["sizes"]:
+        if "earlier_run" in e:
+            notes.append(f"{e['n']:,}: figures from an earlier run ({e['earlier_run']['date']}, semsearch sources "
+                         f"{e['earlier_run']['sources']}), not measured again in this one.")
+            if "HNSW" in str(e.get("query_1thread", {}).get("faiss_type", "")):
+                notes.append(f"{e['n']:,}: that index used HNSW; semsearch now builds IndexIVFFlat past "
+                             "200k vectors, measured on the same vectors by bench/ann.py (section below).")
         if "error" in e["build"]:
             notes.append(f"{e['n']:,}: build FAILED: {e['build']['error']}")
             continue

@@ -3,7 +3,7 @@
 Owns the choice by size. Exact inner-product search (``IndexFlatIP``) is used
 while it is fast enough; past ``EXACT_LIMIT`` vectors an inverted-file index
 (``IndexIVFFlat``: k-means cells over the same full-precision vectors, the
-``IVF_PROBES`` cells nearest the query searched exactly) answers in about a
+``IVF_PROBE_SHARE`` of cells nearest the query searched exactly) answers in about a
 millisecond. bench/ann.py measures the choice against exact search at 1M
 vectors (recall@10 and latency in bench/results/ann.json); an HNSW graph was
 tried first and lost recall on dense clusters of near-identical vectors.
@@ -19,7 +19,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 EXACT_LIMIT = 200_000
-IVF_PROBES = 64
+# Share of the cells searched per query: recall depends on the share, not the count.
+IVF_PROBE_SHARE = 1 / 8
 # k-means wants a few dozen points per cell; more only slows training.
 TRAIN_POINTS_PER_LIST = 40
 TRAIN_ITERATIONS = 12
@@ -32,6 +33,10 @@ def ivf_lists(n: int) -> int:
     while lists > 1 and lists * TRAIN_POINTS_PER_LIST > n:
         lists //= 2  # never more cells than the data can train
     return lists
+
+
+def probes(lists: int) -> int:
+    return max(1, round(lists * IVF_PROBE_SHARE))
 
 
 def training_size(n: int) -> int:
@@ -66,9 +71,9 @@ def tune_for_search(index) -> None:
 
     ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
     if ivf is not None:
-        ivf.nprobe = IVF_PROBES
-        # One query searches its cells on one thread; parallel over cells only helps batches.
-        ivf.parallel_mode = 0
+        ivf.nprobe = probes(ivf.nlist)
+        # Split one query's cells over the OpenMP threads (a server's workers have one each).
+        ivf.parallel_mode = 1
     elif hasattr(index, "hnsw"):
         index.hnsw.efSearch = HNSW_EF_SEARCH
 

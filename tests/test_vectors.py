@@ -28,7 +28,7 @@ def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(
                          tmp_path / "v.faiss", sample=lambda k: x[np.random.default_rng(0).choice(len(x), k, replace=False)])
     index = V.load_vector_index(tmp_path / "v.faiss")
     assert isinstance(index, faiss.IndexIVFFlat)
-    assert index.ntotal == len(x) and index.nprobe == V.IVF_PROBES  # search settings survive the file
+    assert index.ntotal == len(x) and index.nprobe == V.probes(index.nlist)  # search settings survive the file
     exact = faiss.IndexFlatIP(x.shape[1])
     exact.add(x)
     _, want = exact.search(queries, 10)
