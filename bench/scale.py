@@ -193,7 +193,7 @@ def build(n: int, cfg: dict) -> dict:
     faiss_marks: dict[str, float] = {}
     original_build = vecmod.build_vector_index
 
-    def timed_build(count, dimension, blocks, path):
+    def timed_build(count, dimension, blocks, path, sample=None):
         faiss_marks["start"] = time.perf_counter()
         read = [0.0]
 
@@ -209,7 +209,13 @@ def build(n: int, cfg: dict) -> dict:
                 read[0] += time.perf_counter() - t
                 yield block
 
-        original_build(count, dimension, timed_blocks(), path)
+        def timed_sample(k):
+            t = time.perf_counter()
+            rows = sample(k)
+            read[0] += time.perf_counter() - t
+            return rows
+
+        original_build(count, dimension, timed_blocks(), path, timed_sample if sample else None)
         faiss_marks["end"] = time.perf_counter()
         faiss_marks["read"] = read[0]
 

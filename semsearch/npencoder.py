@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import struct
-from functools import cached_property
+import threading
+from contextlib import contextmanager, nullcontext
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -41,13 +43,47 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     return (x - mean) / np.sqrt(var + eps) * weight + bias
 
 
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+_one_thread_lock = threading.Lock()
+_one_thread_users = 0
+_saved_limit = None
+
+
+@contextmanager
+def one_blas_thread():
+    """One BLAS thread while encoding a question: a question is a few dozen rows, and on
+    two cores a second thread costs more to wake than it saves (bench/scale.py: one-thread
+    queries were faster at every size). Counted, so overlapping queries in several threads
+    restore the caller's setting only when the last one ends."""
+    global _one_thread_users, _saved_limit
+    with _one_thread_lock:
+        if _one_thread_users == 0:
+            _saved_limit = _blas().limit(limits=1)
+        _one_thread_users += 1
+    try:
+        yield
+    finally:
+        with _one_thread_lock:
+            _one_thread_users -= 1
+            if _one_thread_users == 0 and _saved_limit is not None:
+                _saved_limit.restore_original_limits()
+                _saved_limit = None
+
+
 def serve_concurrently() -> None:
     """Use one BLAS and one FAISS thread per query, for servers handling several at once.
 
     A question's matrices are small: with several requests in flight, BLAS and
     OpenMP threads only fight over the cores (in bench/scale.py under load, hybrid
-    p95 went from ~30 ms with one thread to ~900 ms with the default). A single
-    command-line question is faster with the default threads, so this is opt-in.
+    p95 went from ~30 ms with one thread to ~900 ms with the default). Single
+    queries already use one thread each; this also covers answer sentences and
+    stops the keyword lookup from taking a second thread.
     """
     from threadpoolctl import threadpool_limits
 
@@ -160,8 +196,13 @@ class NumpyEncoder:
             return np.zeros((0, self.config["hidden_size"]), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
         out = np.zeros((len(texts), self.config["hidden_size"]), dtype=np.float32)
+        with one_blas_thread() if len(texts) == 1 else nullcontext():
+            self._encode_into(out, encodings)
+        return out
+
+    def _encode_into(self, out: np.ndarray, encodings) -> None:
         # Texts of similar length go together, so little work is spent on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             width = max(len(encodings[i].ids) for i in rows)
@@ -171,7 +212,6 @@ class NumpyEncoder:
                 ids[j, :len(encodings[i].ids)] = encodings[i].ids
                 mask[j, :len(encodings[i].ids)] = 1.0
             out[rows] = self._forward(ids, mask)
-        return out
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cfg, emb = self.config, self._embeddings

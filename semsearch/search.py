@@ -101,8 +101,17 @@ def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: i
     """(chunk id, cosine) for the ``n`` nearest passages."""
     if gen.faiss_index.ntotal == 0:
         return []
+    import faiss
+
     vector = embedder.encode_query(fold_text(query)).reshape(1, -1)
-    scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
+    # One query on one OpenMP thread: on two cores the second thread's wake-up cost more than
+    # it saved at every size measured (bench/scale.py). The setting is per thread; restore it.
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
+    finally:
+        faiss.omp_set_num_threads(threads)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
