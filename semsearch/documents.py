@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,9 @@ def check_roots(roots: list[Path]) -> list[Path]:
 
 def read_document(root: Path, path: Path) -> Document:
     stat = path.stat()
+    if not stat_module.S_ISREG(stat.st_mode):
+        # A named pipe or device would block the read or never end.
+        raise UnreadableDocument("not a regular file")
     raw = path.read_bytes()
     text, encoding = extract_text(path, raw)
     return Document(

@@ -46,7 +46,8 @@ if __name__ == "__main__":
     progress = Progress(on_stage=stage_logger(sys.argv[4])) if len(sys.argv) > 4 else None
     if len(sys.argv) > 4:
         stage_logger(sys.argv[4])("start")
-    report = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex([sys.argv[2]], progress=progress)
+    result = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex_report([sys.argv[2]], progress=progress)
+    report = result.as_json() | {"skipped": result.skipped}
     import resource
 
     report["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process alone

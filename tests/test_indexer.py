@@ -140,3 +140,47 @@ def test_a_new_chunker_recuts_unchanged_files_but_reuses_their_vectors(tmp_path,
     assert report["files"] == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 5}
     assert report["chunks"]["embedded"] == 0 and report["chunks"]["total"] == first["chunks"]["total"]
     assert fake_embedder.embedded_texts == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_in_the_corpus_is_skipped_not_waited_on(tmp_path, corpus, fake_embedder):
+    import signal
+
+    os.mkfifo(corpus / "pipe.txt")
+    signal.alarm(60)  # a read of the pipe would block for ever: fail instead of hanging the suite
+    try:
+        report = Index.open(tmp_path / "idx", embedder=fake_embedder).reindex_report([corpus])
+    finally:
+        signal.alarm(0)
+    assert report.added == 5
+    assert any("pipe.txt" in s and "not a regular file" in s for s in report.skipped)
+
+
+def _without_root_file_access() -> list[str] | None:
+    """A command prefix under which file modes apply (root reads any file whatever its mode)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+@pytest.mark.skipif(_without_root_file_access() is None, reason="root without setpriv cannot be denied a file")
+def test_an_unreadable_file_is_skipped_with_a_warning_and_the_rest_is_indexed(tmp_path, corpus):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    secret = corpus / "secret.txt"
+    secret.write_text("委员的私人笔记。\n", encoding="utf-8")
+    os.chmod(secret, 0)
+    worker = Path(__file__).resolve().parent / "reindex_worker.py"
+    proc = subprocess.run(_without_root_file_access() + [sys.executable, str(worker), str(tmp_path / "idx"), str(corpus)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["files"]["added"] == 5
+    assert any("secret.txt" in s and "Permission denied" in s for s in report["skipped"])
