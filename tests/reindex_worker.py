@@ -48,7 +48,8 @@ if __name__ == "__main__":
         stage_logger(sys.argv[4])("start")
     result = Index.open(sys.argv[1], embedder=SlowFakeEmbedder(delay)).reindex_report([sys.argv[2]], progress=progress)
     report = result.as_json() | {"skipped": result.skipped}
-    import resource
-
-    report["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process alone
+    # VmHWM is this program's own peak: getrusage's ru_maxrss survives exec, so it would include
+    # the peak of the (large) test process this worker was forked from.
+    status = Path("/proc/self/status").read_text()
+    report["peak_rss_kb"] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
     print(json.dumps(report))
