@@ -74,3 +74,19 @@ def test_dev_questions_reach_hit_at_5_of_0_9_through_the_api(real_index):
     result = evaluate(Index.open(real_index), load_questions(DEV_QUESTIONS))
     assert result["hit@5"] >= 0.9
     json.dumps(result)
+
+
+def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semsearch.npencoder import _blas
+
+    questions = [json.loads(line)["q"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    idx = Index.open(real_index)
+    expected = {q: [h.chunk_id for h in idx.search(q, k=5)] for q in questions}
+    blas_threads = [lib["num_threads"] for lib in _blas().info()]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda q: (q, [h.chunk_id for h in idx.search(q, k=5)]), questions * 4))
+    assert all(ids == expected[q] for q, ids in got)
+    # Queries run on one BLAS thread each; the caller's setting is back once they are done.
+    assert [lib["num_threads"] for lib in _blas().info()] == blas_threads
