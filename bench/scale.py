@@ -303,8 +303,7 @@ def build(n: int, cfg: dict) -> dict:
         "n": n, "documents": -(-n // DOC_CHUNKS), "corpus_load_s": round(corpus_s, 1),
         "real_vectors": real_count, "derived_vectors": derived_count, "distinct_hashes": real_count + derived_count,
         "faiss_type": ("IndexFlatIP" if n <= vecmod.EXACT_LIMIT else
-                       f"IndexHNSWFlat(M={vecmod.HNSW_M}, efConstruction={vecmod.HNSW_EF_CONSTRUCTION}, "
-                       f"efSearch={vecmod.HNSW_EF_SEARCH})"),
+                       f"IndexIVFFlat(nlist={vecmod.ivf_lists(n)}, nprobe={vecmod.probes(vecmod.ivf_lists(n))})"),
         "seconds": {"total": round(t_commit - started, 1), "rows": round(t_rows - started, 1),
                     "vectors": round(t_vectors - t_rows, 1), "fts": round(fts_s, 1),
                     "fts_terms_only": round(terms_time[0], 1),
@@ -439,6 +438,9 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     # vectors), interleaved with semsearch query by query.
     chosen = gen.faiss_index
     t0 = time.perf_counter()
+    ivf = faiss.try_extract_index_ivf(chosen)
+    if ivf is not None:
+        ivf.make_direct_map()  # an inverted file gives its vectors back by id only with this map
     X = chosen.reconstruct_n(0, chosen.ntotal)
     flat = faiss.IndexFlatIP(DIM)
     flat.add(X)
