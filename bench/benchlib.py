@@ -267,7 +267,7 @@ def _scale_md(r: dict) -> list[str]:
                               ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
                               ("keyword_fts", "stage: FTS5 BM25 query (50)"),
                               ("rows", "stage: chunk rows (SQLite)"),
-                              ("rest", "stage: rest (checks, folding, fusion, de-dup)")):
+                              ("rest", "stage: rest = call minus the stages above (checks, folding, fusion, de-dup; negative by the time the keyword lookup, on a second thread, overlapped the encoding)")):
             row(slabel + ", p50 (p95) ms", "", lambda x, s_=stage, p=part: f"{_f(x[p]['stages_ms'][s_]['p50'], 2)} "
                 f"({_f(x[p]['stages_ms'][s_]['p95'], 2)})")
         row("load average during run (1/5/15)", "", lambda x, p=part: ", ".join(map(str, x[p]["load"])))
