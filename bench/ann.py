@@ -72,14 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         for value in values:
             if knob:
                 knob(index, value)
-            times = []
-            for i in range(len(Q)):
-                t = time.perf_counter()
-                index.search(Q[i:i + 1], 50)
-                times.append(time.perf_counter() - t)
+            times = B.one_query_times(index, Q)
             _, found = index.search(Q, 10)
-            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]))
-            row = {"index": name, "param": value, "recall@10": round(recall, 4), "search_ms": B.summary_ms(times),
+            row = {"index": name, "param": value, "recall@10": B.recall_at(found, exact, 10), "search_ms": B.summary_ms(times),
                    "build_s": build_s}
             result["candidates"].append(row)
             result["load_end"] = B.load()

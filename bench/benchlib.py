@@ -154,6 +154,21 @@ def query_set(held_out: list[str], seed: int = 0) -> list[dict]:
 
 # ---------------------------------------------------------------- results
 
+def one_query_times(index, queries, k: int = 50) -> list[float]:
+    """Seconds for each row of ``queries`` searched alone in a FAISS ``index``."""
+    times = []
+    for i in range(len(queries)):
+        t = time.perf_counter()
+        index.search(queries[i:i + 1], k)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def recall_at(found, exact, k: int) -> float:
+    """Mean share of each row's exact top ``k`` ids that ``found``'s top ``k`` holds."""
+    return round(sum(len(set(a[:k]) & set(b[:k])) / k for a, b in zip(found, exact)) / max(1, len(exact)), 4)
+
+
 def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -291,15 +306,11 @@ def _scale_md(r: dict) -> list[str]:
                 "|---|---|---|---|---|---|"]
         for n, w in wi:
             sh = w.get("shipped_hybrid_ms", {})
-            h = w.get("ivf_instead_of_flat") or w.get("hnsw_instead_of_flat")
+            h = w.get("ivf_instead_of_flat")
             if h:
                 out.append(f"| {n:,} | {h['params']} instead of IndexFlatIP; build {h['build_s']} s | "
                            f"— ({_f(sh.get('p50'), 1)} / {_f(sh.get('p95'), 1)}) | FAISS {h['search_ms']['p50']:.2f} "
                            f"| {h['recall@10']:.4f} | {h['hybrid_top5_agreement_with_shipped']:.3f} |")
-            for sw in w.get("hnsw_ef_search_sweep", []):
-                out.append(f"| {n:,} | HNSW efSearch = {sw['efSearch']} (semsearch's graph) | — | FAISS "
-                           f"{sw['search_ms']['p50']:.2f} (p95 {sw['search_ms']['p95']:.2f}) | {sw['recall@10']:.4f} "
-                           f"(@50 {sw['recall@50']:.4f}; 10th cosine {sw['cosine_gap_at_10_mean']:.4f} below exact) | — |")
             for key, v in w.items():
                 if key.startswith("keyword_terms_df_le_"):
                     out.append(f"| {n:,} | keyword query keeps terms in ≤ {key.rsplit('_', 1)[1]} of chunks "

@@ -474,7 +474,6 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
         "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         "n_queries": len(queries), "timed_phase1": len(e2e), "rounds": cfg["rounds"],
         "faiss_type": type(chosen).__name__, "faiss_ntotal": int(chosen.ntotal),
-        "hnsw_ef_search": int(chosen.hnsw.efSearch) if hasattr(chosen, "hnsw") else None,
         "open_s": round(open_s, 3), "first_query_s": round(first_s, 3),
         "hybrid_ms": hybrid, "plain_ms": plainms,
         "ratio_p50": B.ratio(hybrid["p50"], plainms["p50"]), "ratio_p95": B.ratio(hybrid["p95"], plainms["p95"]),
@@ -498,8 +497,7 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
                 (chosen_t if which == 0 else flat_t).append(time.perf_counter() - t)
         _, I_c = chosen.search(Q, 50)
         D_f, I_f = flat.search(Q, 50)
-        rec10 = float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(I_c, I_f)]))
-        rec50 = float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(I_c, I_f)]))
+        rec10, rec50 = B.recall_at(I_c, I_f, 10), B.recall_at(I_c, I_f, 50)
         agree = []
         for q in queries:
             a = [h.chunk_id for h in idx.search(q, k=5)]
@@ -569,11 +567,7 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         ivf.add(X)
         build_s = time.perf_counter() - t
         del X, train
-        ht = []
-        for i in range(len(Q)):
-            t = time.perf_counter()
-            ivf.search(Q[i:i + 1], 50)
-            ht.append(time.perf_counter() - t)
+        ht = B.one_query_times(ivf, Q)
         _, I_h = ivf.search(Q, 10)
         _, I_f = flat.search(Q, 10)
         agree = []
@@ -586,33 +580,14 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         out["ivf_instead_of_flat"] = {
             "params": f"IVFFlat nlist={ivf.nlist}, nprobe={ivf.nprobe}",
             "build_s": round(build_s, 1), "search_ms": B.summary_ms(ht),
-            "recall@10": round(float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I_h, I_f)])), 4),
+            "recall@10": B.recall_at(I_h, I_f, 10),
             "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
         del ivf
 
-    if hasattr(chosen, "hnsw"):
-        # efSearch sweep: recall and latency of the HNSW graph semsearch built, and how much lower the
-        # 10th neighbour's cosine is than the exact 10th (a small gap = near-ties, little harm).
-        D_f, I_f = flat.search(Q, 50)
-        sweep = []
-        shipped_ef = chosen.hnsw.efSearch
-        try:
-            for ef in (shipped_ef, 128, 256, 512, 1024):
-                chosen.hnsw.efSearch = ef
-                ht = []
-                for i in range(len(Q)):
-                    t = time.perf_counter()
-                    chosen.search(Q[i:i + 1], 50)
-                    ht.append(time.perf_counter() - t)
-                D_h, I_h = chosen.search(Q, 50)
-                sweep.append({
-                    "efSearch": ef, "search_ms": B.summary_ms(ht),
-                    "recall@10": round(float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(I_h, I_f)])), 4),
-                    "recall@50": round(float(np.mean([len(set(a) & set(b)) / 50 for a, b in zip(I_h, I_f)])), 4),
-                    "cosine_gap_at_10_mean": round(float(np.mean(D_f[:, 9] - D_h[:, 9])), 5)})
-        finally:
-            chosen.hnsw.efSearch = shipped_ef
-        out["hnsw_ef_search_sweep"] = sweep
+    if n >= 1_000_000:
+        # How tied the exact neighbours are: a small gap between the 1st and 10th cosine makes
+        # recall@10 hinge on differences that hardly change a ranking.
+        D_f, _ = flat.search(Q, 10)
         out["exact_cosine_top1_minus_top10_mean"] = round(float(np.mean(D_f[:, 0] - D_f[:, 9])), 5)
 
     original = S.fts_query
