@@ -77,13 +77,14 @@ def one_blas_thread():
 
 
 def serve_concurrently() -> None:
-    """Use one BLAS and one FAISS thread per query, for servers handling several at once.
+    """Keep every query on one thread, for servers handling several at once.
 
     A question's matrices are small: with several requests in flight, BLAS and
     OpenMP threads only fight over the cores (in bench/scale.py under load, hybrid
-    p95 went from ~30 ms with one thread to ~900 ms with the default). Single
-    queries already use one thread each; this also covers answer sentences and
-    stops the keyword lookup from taking a second thread.
+    p95 went from ~30 ms with one thread to ~900 ms with the default). Question
+    encoding and FAISS search already run on one thread each (search.py); this
+    also limits answer sentences to one BLAS thread and stops the keyword lookup
+    from taking a second thread.
     """
     from threadpoolctl import threadpool_limits
 
@@ -91,19 +92,6 @@ def serve_concurrently() -> None:
 
     threadpool_limits(1, user_api="blas")
     search.OVERLAP_KEYWORD = False
-    one_omp_thread()
-
-
-def one_omp_thread() -> None:
-    """One OpenMP thread for FAISS in the calling thread.
-
-    OpenMP's thread count is per thread: a worker thread of a server starts with
-    the process default (all cores) whatever the main thread set, so each worker
-    calls this before it searches.
-    """
-    import faiss
-
-    faiss.omp_set_num_threads(1)
 
 
 class SafeTensors:

@@ -327,21 +327,16 @@ def create_app(index_path: str | Path, model: str | None = None) -> FastAPI:
     @app.post("/search", response_model=SearchResponse, responses=_errors(400, 413, 422, 503),
               summary="Ranked passages for a query")
     def search(body: SearchRequest) -> JSONResponse:
-        from .npencoder import one_omp_thread
         from .search import results_json
 
         state.require_ready()
-        one_omp_thread()
         hits = state.index.search(body.query, k=body.top_k)
         return _served(results_json(body.query, hits))
 
     @app.post("/ask", response_model=AskResponse, responses=_errors(400, 413, 422, 503),
               summary="An answer in cited sentences, then the supporting passages")
     def ask(body: AskRequest) -> JSONResponse:
-        from .npencoder import one_omp_thread
-
         state.require_ready()
-        one_omp_thread()
         answer = state.index.ask(body.question, k=body.top_k, min_score=body.min_score)
         return _served(answer.as_json(body.question))
 
