@@ -3,8 +3,9 @@
     .venv/bin/python bench/int8.py [N]
 
 Embeds N real passages from bench/corpus.py (default 300, folded as semsearch folds them) with the
-float sentence-transformers model and with semsearch's int8 copy (``Embedder.passage_model`` under
-SEMSEARCH_INT8=1), after a warm-up of each, alternating float/int8/float to expose drift; reports
+float encoder (``encode_passages(exact=True)``: the ONNX graph on all cores, or sentence-transformers where
+there is no export) and with the int8 graph (``onnx/encoder-int8.onnx``, used under SEMSEARCH_INT8=1),
+after a warm-up of each, alternating float/int8/float to expose drift; reports
 texts/s, the speed-up and the cosine between the two sets of vectors. Writes bench/results/int8.json.
 """
 

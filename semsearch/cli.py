@@ -361,7 +361,40 @@ def model_install(force: bool = typer.Option(False, "--force", help="Convert aga
     except OSError as exc:
         err.print(f"error: cannot write the model: {exc}", markup=False)
         raise typer.Exit(3)
+    _export_onnx(path, force=force)
     out.print(f"model ready in {path}", markup=False)
+
+
+def _export_onnx(path: Path, force: bool) -> bool:
+    from .onnxencoder import export, has_valid_export
+
+    if has_valid_export(path) and not force:
+        return True
+    with err.status("exporting the encoder to ONNX (fast query and indexing path)..."):
+        try:
+            export(path)
+        except Exception as exc:  # the numpy path still works: warn, don't fail the install
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            err.print(f"warning: ONNX export failed ({type(exc).__name__}: {first_line}); "
+                      "queries use the slower numpy path", markup=False)
+            return False
+    return True
+
+
+@model_app.command("export")
+def model_export(path: Path = typer.Argument(..., help="A BERT sentence-transformers folder (mean pooling)."),
+                 force: bool = typer.Option(False, "--force", help="Export again even if a checked export exists.")
+                 ) -> None:
+    """Export a local model folder to ONNX, so its queries and indexing run on ONNX Runtime."""
+    from .npencoder import NumpyEncoder
+
+    if not NumpyEncoder.supports(path):
+        err.print(f"error: {path} is not a BERT sentence-transformers folder with mean pooling and a "
+                  "tokenizer.json; it keeps the sentence-transformers path", markup=False)
+        raise typer.Exit(2)
+    if not _export_onnx(path.resolve(), force=force):
+        raise typer.Exit(3)
+    out.print(f"ONNX encoder ready in {path / 'onnx'}", markup=False)
 
 
 def _run(entry) -> None:

@@ -112,62 +112,68 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     @cached_property
-    def passage_model(self):
-        """The model that embeds passages: the float model, or an int8 copy when asked for.
+    def _passage_encoders(self) -> dict:
+        return {}
 
-        Dynamic int8 quantisation of the linear layers (weights per output channel)
-        embeds about 1.8x faster on CPU (bench/int8.py), but its vectors keep only cosine ~0.986 to
-        the float ones, and on our question sets dense-only hit@1 fell from 0.69 to
-        0.55 (hybrid hit@5 held). So it is opt-in (``reindex --int8`` or
-        SEMSEARCH_INT8=1), and only for models with the verified numpy path.
-        """
-        if self.passage_precision() != "int8":
-            return self.model
-        import copy
-        import warnings
+    def _passage_encoder(self, int8: bool = False):
+        """ORT on all cores for passages, when the model folder has a checked export (else None: torch)."""
+        from .onnxencoder import OnnxEncoder
 
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return quantize_dynamic(copy.deepcopy(self.model), {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                    dtype=torch.qint8)
+        if not OnnxEncoder.available(self.load_path):
+            return None
+        if int8 not in self._passage_encoders:
+            self._passage_encoders[int8] = OnnxEncoder(self.load_path, threads=max(1, os.cpu_count() or 1),
+                                                       int8=int8)
+        return self._passage_encoders[int8]
 
     def passage_precision(self) -> str:
-        """"int8" when passages are embedded by the quantised copy, else "float32" (no model load)."""
-        return "int8" if self._light is not None and os.environ.get("SEMSEARCH_INT8", "0") == "1" else "float32"
+        """"int8" when passages are embedded by the quantised graph, else "float32" (no model load).
+
+        ORT's dynamic int8 copy (int8 weights per output channel) embeds passages
+        about twice as fast as the float graph, with vectors at cosine ~0.997 to the float
+        ones; it is opt-in (``reindex --int8`` or SEMSEARCH_INT8=1) because it changes
+        rankings a little (bench/RESULTS.md, int8 rows), and only where the export exists.
+        """
+        from .onnxencoder import OnnxEncoder
+
+        wanted = os.environ.get("SEMSEARCH_INT8", "0") == "1"
+        return "int8" if wanted and OnnxEncoder.available(self.load_path) else "float32"
 
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                         exact: bool = False) -> np.ndarray:
         """Vectors for passages, in order; ``on_batch(n)`` is called after each n texts.
 
-        ``exact`` uses the float model even where the index path uses the int8 copy.
+        ``exact`` uses the float model even where the index path uses the int8 graph.
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self.model if exact else self.passage_model
+        encoder = self._passage_encoder(int8=self.passage_precision() == "int8" and not exact)
         # Length-sorted batches waste no padding; results are put back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         step = self.batch_size * 2
+        prompt = self.prompts.get("passage", "")
         for start in range(0, len(order), step):
             idx = order[start:start + step]
-            out[idx] = self._encode([texts[i] for i in idx], "passage", model)
+            batch = [texts[i] for i in idx]
+            out[idx] = encoder.encode(batch, prompt) if encoder is not None else self._encode(batch, "passage")
             if on_batch:
                 on_batch(len(idx))
         return out
 
     @cached_property
     def _light(self):
-        """The numpy encoder for short texts, when it reproduces this model exactly (else None)."""
+        """The torch-free encoder for short texts: ORT where exported, else numpy, else None."""
         from .npencoder import NumpyEncoder
+        from .onnxencoder import OnnxEncoder
 
+        if OnnxEncoder.available(self.load_path):
+            return OnnxEncoder(self.load_path, threads=1)
         return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
 
     def _encode_short(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
-        # Without torch loaded, numpy answers a question in milliseconds instead of seconds of imports.
-        if self._light is not None and self.load_path not in _LOADED:
+        # Without torch, a question is encoded in milliseconds instead of after seconds of imports.
+        if self._light is not None:
             return self._light.encode(list(texts), self.prompts.get(prompt_name, ""))
         return self._encode(texts, prompt_name)
 
@@ -180,6 +186,8 @@ class Embedder:
 
     @cached_property
     def dimension(self) -> int:
+        if self._light is not None:
+            return int(self._light.config["hidden_size"])
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = getter()
         return int(dim) if dim else int(self._encode(["x"], "query").shape[1])

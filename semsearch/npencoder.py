@@ -114,6 +114,7 @@ class SafeTensors:
 
 class NumpyEncoder:
     batch_size = 8
+    uses_blas = True  # single texts run under one_blas_thread()
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -184,7 +185,7 @@ class NumpyEncoder:
             return np.zeros((0, self.config["hidden_size"]), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
         out = np.zeros((len(texts), self.config["hidden_size"]), dtype=np.float32)
-        with one_blas_thread() if len(texts) == 1 else nullcontext():
+        with one_blas_thread() if len(texts) == 1 and self.uses_blas else nullcontext():
             self._encode_into(out, encodings)
         return out
 

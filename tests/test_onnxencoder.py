@@ -1,0 +1,124 @@
+"""The fast encoders (ONNX Runtime, numpy) must give sentence-transformers' vectors, or not be used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import onnxencoder
+from semsearch.embed import Embedder, models_dir
+from semsearch.npencoder import NumpyEncoder
+from semsearch.onnxencoder import OnnxEncoder, has_valid_export
+
+from conftest import SEEDS
+
+MODEL = models_dir() / "multilingual-e5-small"
+
+
+def _texts() -> list[str]:
+    paragraphs = [p.strip() for f in sorted(SEEDS.glob("*.txt"))
+                  for p in f.read_text(encoding="utf-8").splitlines() if len(p.strip()) > 20]
+    # Short and long (past the 512-token truncation), Traditional and Simplified, plus English.
+    return paragraphs[::9][:12] + [paragraphs[0] * 8, "committee member workstations", "政協委員如何參與基層協商？"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[list[str], np.ndarray]:
+    from sentence_transformers import SentenceTransformer
+
+    texts = _texts()
+    model = SentenceTransformer(str(MODEL), device="cpu")
+    return texts, model.encode(["passage: " + t for t in texts], normalize_embeddings=True, batch_size=4)
+
+
+def _folder_copy(tmp_path: Path, with_onnx: bool) -> Path:
+    """A model folder of symlinks to the real files (the weights are not copied)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for item in MODEL.iterdir():
+        if item.name != onnxencoder.ONNX_DIRNAME:
+            (folder / item.name).symlink_to(item)
+    if with_onnx:
+        shutil.copytree(MODEL / onnxencoder.ONNX_DIRNAME, folder / onnxencoder.ONNX_DIRNAME, symlinks=True)
+    return folder
+
+
+def test_setup_leaves_a_checked_onnx_export_of_the_default_model():
+    assert has_valid_export(MODEL)
+    stamp = json.loads((MODEL / "onnx" / onnxencoder.STAMP).read_text(encoding="utf-8"))
+    assert stamp["min_cosine_to_numpy"]["encoder.onnx"] >= onnxencoder.MIN_COSINE
+
+
+@pytest.mark.slow
+def test_onnx_vectors_match_sentence_transformers_one_by_one_and_padded_in_batches(reference):
+    texts, expected = reference
+    encoder = OnnxEncoder(MODEL)
+    batched = encoder.encode(texts, "passage: ")
+    single = np.stack([encoder.encode([t], "passage: ")[0] for t in texts])
+    assert (batched * expected).sum(axis=1).min() >= 0.9999
+    assert (single * expected).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.slow
+def test_numpy_vectors_match_sentence_transformers(reference):
+    texts, expected = reference
+    vectors = NumpyEncoder(MODEL).encode(texts, "passage: ")
+    assert (vectors * expected).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.slow
+def test_int8_graph_stays_close_to_the_float_vectors_but_is_not_them(reference):
+    texts, expected = reference
+    vectors = OnnxEncoder(MODEL, int8=True).encode(texts, "passage: ")
+    cosines = (vectors * expected).sum(axis=1)
+    assert cosines.min() >= 0.99
+    assert cosines.max() < 0.99999  # it really is the quantised graph
+
+
+def test_embedder_indexes_and_queries_through_onnx_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from semsearch.embed import Embedder; e = Embedder(); "
+            "q = e.encode_query('如何建设委员工作站?'); p = e.encode_passages(['委员工作站', '协商']); "
+            "print(type(e._light).__name__, type(e._passage_encoder()).__name__, q.shape, p.shape, "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["OnnxEncoder", "OnnxEncoder", "(384,)", "(2,", "384)", "False"]
+
+
+def test_an_export_from_other_weights_is_ignored_for_the_numpy_path(tmp_path):
+    folder = _folder_copy(tmp_path, with_onnx=True)
+    stamp_path = folder / "onnx" / onnxencoder.STAMP
+    assert has_valid_export(folder)
+    stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    stamp["safetensors_size"] += 1  # as if model.safetensors had been replaced since the export
+    stamp_path.write_text(json.dumps(stamp), encoding="utf-8")
+    assert not has_valid_export(folder)
+    embedder = Embedder(str(folder))
+    assert type(embedder._light) is NumpyEncoder
+    assert embedder._passage_encoder() is None
+
+
+def test_a_failed_export_leaves_no_graph_behind(tmp_path, monkeypatch):
+    folder = _folder_copy(tmp_path, with_onnx=False)
+
+    def broken_export(source, out):
+        out.write_bytes(b"half a graph")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(onnxencoder, "_export_graph", broken_export)
+    with pytest.raises(RuntimeError, match="disk full"):
+        onnxencoder.export(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in MODEL.iterdir() if p.name != "onnx")
+    assert not has_valid_export(folder)
+
+
+def test_export_refuses_a_folder_it_cannot_reproduce(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "t5"}', encoding="utf-8")
+    with pytest.raises(RuntimeError, match="not a BERT"):
+        onnxencoder.export(tmp_path)
