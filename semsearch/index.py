@@ -70,6 +70,14 @@ class Index:
                 self._embedder = Embedder(ref)
             return self._embedder
 
+    def preload(self) -> None:
+        """Start loading the model in the background (a no-op without an index): for a first query soon."""
+        if self.exists():
+            try:
+                self.embedder().preload()
+            except IndexProblem:
+                pass  # the query itself will report it
+
     def _checked(self) -> tuple[store.Generation, Embedder]:
         gen = self._generation()
         embedder = self.embedder()

@@ -122,3 +122,12 @@ def test_export_refuses_a_folder_it_cannot_reproduce(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "t5"}', encoding="utf-8")
     with pytest.raises(RuntimeError, match="not a BERT"):
         onnxencoder.export(tmp_path)
+
+
+def test_preloading_in_the_background_gives_the_same_query_vector():
+    preloaded = Embedder()
+    preloaded.preload()
+    assert len(preloaded._preloads) == 3
+    vector = preloaded.encode_query("如何建设委员工作站?")
+    assert not any(thread.is_alive() for thread in preloaded._preloads)
+    assert float(vector @ Embedder().encode_query("如何建设委员工作站?")) >= 0.99999
