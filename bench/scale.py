@@ -764,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _notes(result: dict) -> list[str]:
+    from semsearch import vectors as vecmod
+
     notes = []
     for e in result["sizes"]:
         if "earlier_run" in e:
@@ -771,7 +773,7 @@ def _notes(result: dict) -> list[str]:
                          f"{e['earlier_run']['sources']}), not measured again in this one.")
             if "HNSW" in str(e.get("query_1thread", {}).get("faiss_type", "")):
                 notes.append(f"{e['n']:,}: that index used HNSW; semsearch now builds IndexIVFFlat past "
-                             "200k vectors, measured on the same vectors by bench/ann.py (section below).")
+                             f"{vecmod.EXACT_LIMIT // 1000}k vectors, measured on the same vectors by bench/ann.py (section below).")
         if "error" in e["build"]:
             notes.append(f"{e['n']:,}: build FAILED: {e['build']['error']}")
             continue

@@ -1,11 +1,14 @@
 """Vector index: which FAISS structure holds the chunk vectors, and building it in blocks.
 
 Owns the choice by size. Exact inner-product search (``IndexFlatIP``) is used
-while it is fast enough; past ``EXACT_LIMIT`` vectors an inverted-file index
+while it is fast enough: it reads every vector, about 0.08 ms per 1,000 on one
+core (4 ms at 50k; 7.5-8 ms at 100k, a third of a 20 ms query once the question
+encoder took 12 ms, bench/scale.py). Past ``EXACT_LIMIT`` vectors an inverted-file index
 (``IndexIVFFlat``: k-means cells over the same full-precision vectors, the
 ``IVF_PROBE_SHARE`` of cells nearest the query searched exactly). bench/ann.py
 measures the choice against exact search at 1M vectors (bench/results/ann.json):
-recall@10 0.98 in about 15 ms on one core, where exact search takes about 57 ms.
+recall@10 0.98 in about 15 ms on one core, where exact search takes about 57 ms;
+at 100k, 0.965-0.968 in about 1.8 ms (bench/results/ann-100000.json, scale.json).
 An HNSW graph was tried first: on the same vectors, whose ten nearest
 neighbours lie within a few thousandths of cosine of each other, it found 62%
 of the exact top 10 at efSearch 96 and 91% at efSearch 1,024 (6 ms), and took
@@ -21,7 +24,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-EXACT_LIMIT = 200_000
+EXACT_LIMIT = 50_000
 # Share of the cells searched per query: recall depends on the share, not the count.
 IVF_PROBE_SHARE = 1 / 8
 # k-means wants a few dozen points per cell; more only slows training.
