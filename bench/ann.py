@@ -99,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             measure(f"IVFFlat nlist={nlist} (nprobe)", ivf, round(time.perf_counter() - t, 1),
                     lambda index, p: setattr(index, "nprobe", p), (16, 32, 64, 128))
             del ivf
+        # Compressed cells at the shipped size: 8-bit and float16 codes of each vector's offset from its centre.
+        nlist = V.ivf_lists(n)
+        for qt in ("QT_8bit", "QT_fp16"):
+            t = time.perf_counter()
+            sq = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(X.shape[1]), X.shape[1], nlist,
+                                               getattr(faiss.ScalarQuantizer, qt), faiss.METRIC_INNER_PRODUCT)
+            sq.train(X[np.random.default_rng(0).choice(len(X), min(len(X), 64 * nlist), replace=False)])
+            sq.add(X)
+            measure(f"IVFScalarQuantizer {qt} nlist={nlist} (nprobe)", sq, round(time.perf_counter() - t, 1),
+                    lambda index, p: setattr(index, "nprobe", p), (nlist // 16, nlist // 8, nlist // 4))
+            del sq
 
     # What semsearch ships for this size, built by its own code, and its probe share halved/doubled.
     t = time.perf_counter()

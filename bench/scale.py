@@ -302,7 +302,7 @@ def build(n: int, cfg: dict) -> dict:
         "n": n, "documents": -(-n // DOC_CHUNKS), "corpus_load_s": round(corpus_s, 1),
         "real_vectors": real_count, "derived_vectors": derived_count, "distinct_hashes": real_count + derived_count,
         "faiss_type": ("IndexFlatIP" if n <= vecmod.EXACT_LIMIT else
-                       f"IndexIVFFlat(nlist={vecmod.ivf_lists(n)}, nprobe={vecmod.probes(vecmod.ivf_lists(n))})"),
+                       f"IndexIVFScalarQuantizer(fp16, nlist={vecmod.ivf_lists(n)}, nprobe={vecmod.probes(vecmod.ivf_lists(n))})"),
         "seconds": {"total": round(t_commit - started, 1), "rows": round(t_rows - started, 1),
                     "vectors": round(t_vectors - t_rows, 1), "fts": round(fts_s, 1),
                     "fts_terms_only": round(terms_time[0], 1),
@@ -577,7 +577,7 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         finally:
             gen.faiss_index = chosen
         out["ivf_instead_of_flat"] = {
-            "params": f"IVFFlat nlist={ivf.nlist}, nprobe={ivf.nprobe}",
+            "params": f"{type(ivf).__name__} nlist={ivf.nlist}, nprobe={ivf.nprobe}",
             "build_s": round(build_s, 1), "search_ms": B.summary_ms(ht),
             "recall@10": B.recall_at(I_h, I_f, 10),
             "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
@@ -772,7 +772,7 @@ def _notes(result: dict) -> list[str]:
             notes.append(f"{e['n']:,}: figures from an earlier run ({e['earlier_run']['date']}, semsearch sources "
                          f"{e['earlier_run']['sources']}), not measured again in this one.")
             if "HNSW" in str(e.get("query_1thread", {}).get("faiss_type", "")):
-                notes.append(f"{e['n']:,}: that index used HNSW; semsearch now builds IndexIVFFlat past "
+                notes.append(f"{e['n']:,}: that index used HNSW; semsearch now builds an inverted file past "
                              f"{vecmod.EXACT_LIMIT // 1000}k vectors, measured on the same vectors by bench/ann.py (section below).")
         if "error" in e["build"]:
             notes.append(f"{e['n']:,}: build FAILED: {e['build']['error']}")

@@ -27,7 +27,7 @@ def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(
     V.build_vector_index(len(x), x.shape[1], [x[i:i + 4096] for i in range(0, len(x), 4096)],
                          tmp_path / "v.faiss", sample=lambda k: x[np.random.default_rng(0).choice(len(x), k, replace=False)])
     index = V.load_vector_index(tmp_path / "v.faiss")
-    assert isinstance(index, faiss.IndexIVFFlat)
+    assert isinstance(index, faiss.IndexIVFScalarQuantizer)
     assert index.ntotal == len(x) and index.nprobe == V.probes(index.nlist)  # search settings survive the file
     exact = faiss.IndexFlatIP(x.shape[1])
     exact.add(x)
@@ -51,7 +51,7 @@ def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     total = idx.reindex([corpus])["chunks"]["total"]
     gen = idx._generation()
-    assert isinstance(gen.faiss_index, faiss.IndexIVFFlat) and gen.faiss_index.ntotal == total
+    assert isinstance(gen.faiss_index, faiss.IndexIVFScalarQuantizer) and gen.faiss_index.ntotal == total
     # Every chunk's own text finds that chunk first by its vector.
     rows = gen.chunks(list(range(total)))
     for cid in range(0, total, 7):
