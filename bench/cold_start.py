@@ -57,13 +57,14 @@ idx.changes()
 mark("staleness check (scan corpus files)")
 emb = idx.embedder()
 enc = emb._light
-enc.tokenizer; enc._layers; enc._embeddings
-mark("model load (tokenizer + weights to float32)")
+enc.tokenizer; enc._embeddings
+enc.session if hasattr(type(enc), "session") else enc._layers
+mark("model load, one after the other (tokenizer, then ORT session; `ask` loads both on background threads)")
 q = sys.argv[2]
 folded = normalize.fold_text(q)
 mark("fold query (OpenCC first use)")
 emb.encode_query(folded)
-mark("query encode (numpy)")
+mark("query encode (first)")
 keyword.fts_query(folded)
 mark("keyword terms (rjieba first use)")
 hits = idx.search(q, k=5)
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "The seeds index is built once in bench/.cache/cold-index with `semsearch reindex seeds`; `ask` also checks "
         "the corpus for changes (as it always does).",
         "Stage split: a script walking the same path as `ask` inside one fresh process, timing imports, "
-        "index open, staleness check, model load (NumpyEncoder tokenizer + weights), folding, encode, "
+        "index open, staleness check, model load (tokenizer + ORT session, timed one after the other), folding, encode, "
         "keyword terms, Index.search, answer; medians over the runs; interpreter start from `python -c pass`.",
         "Plain baseline: `SentenceTransformer(models/multilingual-e5-small)` + `encode(['query: ' + q])` + "
         "`faiss.read_index(<the same vectors.faiss>).search` in a fresh process (no text, no answer: "
