@@ -1,0 +1,110 @@
+"""What-if: score each chunk by its best sentence window as well as by its own vector ("small to big").
+
+    .venv/bin/python bench/windows.py
+
+Not what semsearch ships: an experiment for the next step of issue #3. Uses the
+quality index of bench/quality.py (seeds/, built by it). Each chunk's
+embed_text is cut at sentence ends into windows of at most W characters
+(W = 60, 120, 200); every window is embedded with the passage prompt. The dense
+score of a chunk becomes max(its own cosine, its best window's cosine); hybrid
+fusion, keyword search and everything else are semsearch's own (search.py, with
+dense_candidates replaced). Reports hit@1/hit@5/MRR@10 on both question sets,
+the number of windows and the tokens embedded relative to the chunks alone (the
+indexing cost). Writes bench/results/windows.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]
+
+import quality as Q  # noqa: E402
+
+from semsearch import Index  # noqa: E402
+from semsearch import search as S  # noqa: E402
+from semsearch.chunk import sentence_spans  # noqa: E402
+from semsearch.evaluate import metrics  # noqa: E402
+from semsearch.normalize import fold_text  # noqa: E402
+
+
+def windows_of(text: str, width: int) -> list[str]:
+    out, current = [], None
+    for start, end in sentence_spans(text):
+        if current is None:
+            current = [start, end]
+        elif end - current[0] <= width:
+            current[1] = end
+        else:
+            out.append(text[current[0]:current[1]])
+            current = [start, end]
+    if current:
+        out.append(text[current[0]:current[1]])
+    return out
+
+
+def main() -> int:
+    index_dir = BENCH / ".cache" / "quality-index"
+    idx = Index.open(index_dir)
+    idx.reindex([BENCH.parent / "seeds"])
+    gen, emb = idx._generation(), idx.embedder()
+    n = gen.faiss_index.ntotal
+    rows = gen.chunks(list(range(n)))
+    chunk_vecs = gen.faiss_index.reconstruct_n(0, n)
+    sets = {name: Q.load(path) for name, path in Q.QUESTION_SETS.items()}
+    tok = emb._light.tokenizer
+    prompt = emb.prompts.get("passage", "")
+    chunk_tokens = sum(len(e.ids) for e in tok.encode_batch([prompt + rows[c].embed_text for c in range(n)]))
+    query_vecs: dict[str, np.ndarray] = {}
+
+    def qvec(q: str) -> np.ndarray:
+        if q not in query_vecs:
+            query_vecs[q] = emb.encode_query(fold_text(q))
+        return query_vecs[q]
+
+    def figures() -> dict:
+        out = {}
+        for name, questions in sets.items():
+            for mode in ("dense", "hybrid"):
+                m = metrics(list(Q.run(idx, questions, mode).values()))
+                out[f"{name}/{mode}"] = {k: round(v, 3) for k, v in m.items() if k in ("hit@1", "hit@5", "mrr@10")}
+        return out
+
+    shipped = S.dense_candidates
+    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "chunks": n, "chunk_tokens": chunk_tokens,
+              "shipped": figures(), "variants": []}
+    for width in (60, 120, 200):
+        windows = [(c, w) for c in range(n) for w in windows_of(rows[c].embed_text, width)]
+        texts = [w for _, w in windows]
+        vecs = emb.encode_passages(texts)
+        owner = np.array([c for c, _ in windows])
+        tokens = sum(len(e.ids) for e in tok.encode_batch([prompt + t for t in texts]))
+
+        def dense_candidates(gen, embedder, query, k, vecs=vecs, owner=owner):
+            q = qvec(query)
+            best = chunk_vecs @ q
+            np.maximum.at(best, owner, vecs @ q)
+            order = np.argsort(-best)[:k]
+            return [(int(i), float(best[i])) for i in order]
+
+        S.dense_candidates = dense_candidates
+        try:
+            result["variants"].append({"max_chars": width, "windows": len(windows), "window_tokens": tokens,
+                                       "embedded_tokens_vs_chunks_alone": round((chunk_tokens + tokens) / chunk_tokens, 2),
+                                       "figures": figures()})
+        finally:
+            S.dense_candidates = shipped
+        print(json.dumps(result["variants"][-1]), flush=True)
+    out = BENCH / "results" / "windows.json"
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
