@@ -274,11 +274,11 @@ def _scale_md(r: dict) -> list[str]:
         row("hybrid p95 (ms)", "", lambda x, p=part: _f(x[p]["hybrid_ms"]["p95"], 2))
         row("hybrid CPU time of the calling thread, p50 (p95) ms", "",
             lambda x, p=part: f"{_f(x[p]['stages_ms']['cpu_total']['p50'], 2)} ({_f(x[p]['stages_ms']['cpu_total']['p95'], 2)})")
-        row("plain baseline p50 / p95 (ms): numpy encode + IndexFlatIP", "",
+        row("plain baseline p50 / p95 (ms): the same query encoder + IndexFlatIP", "",
             lambda x, p=part: f"{_f(x[p]['plain_ms']['p50'], 2)} / {_f(x[p]['plain_ms']['p95'], 2)}")
         row("**ratio hybrid / plain**, p50 (p95)", "",
             lambda x, p=part: f"**{_f(x[p]['ratio_p50'], 2)}** ({_f(x[p]['ratio_p95'], 2)})")
-        for stage, slabel in (("encode", "stage: query encode (numpy)"), ("dense", "stage: FAISS search (50)"),
+        for stage, slabel in (("encode", "stage: query encode (ONNX Runtime, 1 thread)"), ("dense", "stage: FAISS search (50)"),
                               ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
                               ("keyword_fts", "stage: FTS5 BM25 query (50)"),
                               ("rows", "stage: chunk rows (SQLite)"),

@@ -433,7 +433,7 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     e2e = clock.times["total"]
     rss_after = B.proc_status()
 
-    # Phase 2: the plain baseline (same numpy encoder, no folding, exact IndexFlatIP over the same
+    # Phase 2: the plain baseline (the same query encoder, no folding, exact IndexFlatIP over the same
     # vectors), interleaved with semsearch query by query.
     chosen = gen.faiss_index
     t0 = time.perf_counter()
@@ -746,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         "through `Index.search(q, k=5)` (hybrid), with clocks around the functions it calls (wrapped in the "
         "bench process: `Embedder.encode_query`, the FAISS index's `search`, `search.fts_query`, "
         "`Generation.keyword_candidates`, `Generation.chunks`; 'rest' = the call minus those). Then, interleaved query by query, "
-        "`Index.search` and the plain baseline: `NumpyEncoder.encode(['query: ' + q])` + `faiss.IndexFlatIP.search(k=10)` "
+        "`Index.search` and the plain baseline: `Embedder._light.encode(['query: ' + q])` (the ONNX query encoder) + `faiss.IndexFlatIP.search(k=10)` "
         "over the same vectors (reconstructed from semsearch's FAISS file). RSS is read before the baseline copy "
         "is made.",
         "Recall@10 / @50: semsearch's FAISS index vs exact IndexFlatIP on the same query vectors "
