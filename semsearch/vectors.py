@@ -9,8 +9,9 @@ vector stored as its offset from its cell's centre in float16
 (``IndexIVFScalarQuantizer``, QT_fp16). bench/ann.py measures the choice against
 exact search at 1M vectors (bench/results/ann.json): the float16 file found the
 same share of the exact top 10 as full-precision cells (``IndexIVFFlat``,
-recall@10 0.98) in 7.7 ms instead of 12.6 ms on one core, in half the memory;
-8-bit codes lost recall (0.95 at the same probes). Exact search takes about 57 ms there.
+recall@10 0.98) in about 9 ms on one core where those took 12.6-14.5 ms, in half
+the memory; 8-bit codes lost recall (0.955 at the same probes). Exact search takes
+about 57 ms there.
 An HNSW graph was tried first: on the same vectors, whose ten nearest
 neighbours lie within a few thousandths of cosine of each other, it found 62%
 of the exact top 10 at efSearch 96 and 91% at efSearch 1,024 (6 ms), and took
