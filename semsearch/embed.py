@@ -117,11 +117,17 @@ class Embedder:
     def _passage_encoders(self) -> dict:
         return {}
 
+    @cached_property
+    def _has_onnx_export(self) -> bool:
+        from .onnxencoder import OnnxEncoder
+
+        return OnnxEncoder.available(self.load_path)
+
     def _passage_encoder(self, int8: bool = False):
         """ORT on all cores for passages, when the model folder has a checked export (else None: torch)."""
         from .onnxencoder import OnnxEncoder
 
-        if not OnnxEncoder.available(self.load_path):
+        if not self._has_onnx_export:
             return None
         if int8 not in self._passage_encoders:
             self._passage_encoders[int8] = OnnxEncoder(self.load_path, threads=max(1, os.cpu_count() or 1),
@@ -136,10 +142,8 @@ class Embedder:
         ones; it is opt-in (``reindex --int8`` or SEMSEARCH_INT8=1) because it changes
         rankings a little (bench/RESULTS.md, int8 rows), and only where the export exists.
         """
-        from .onnxencoder import OnnxEncoder
-
         wanted = os.environ.get("SEMSEARCH_INT8", "0") == "1"
-        return "int8" if wanted and OnnxEncoder.available(self.load_path) else "float32"
+        return "int8" if wanted and self._has_onnx_export else "float32"
 
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                         exact: bool = False) -> np.ndarray:
@@ -169,7 +173,7 @@ class Embedder:
         from .npencoder import NumpyEncoder
         from .onnxencoder import OnnxEncoder
 
-        if OnnxEncoder.available(self.load_path):
+        if self._has_onnx_export:
             return OnnxEncoder(self.load_path, threads=1)
         return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
 
