@@ -232,3 +232,20 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if end - trail > start + lead:
             spans.append((start + lead, end - trail))
     return spans
+
+
+def sentence_windows(text: str, max_chars: int) -> list[str]:
+    """Runs of whole sentences of ``text``, each at most ``max_chars`` long (a longer sentence alone).
+
+    A chunk's vector averages everything it says, so one fact in a long paragraph
+    about many things matches a question about that fact only weakly; each window
+    gets its own vector and a chunk is scored by its best one as well (search.py).
+    A text that fits in one window gives [] (its own vector already is that window).
+    """
+    groups: list[list[int]] = []
+    for start, end in sentence_spans(text):
+        if groups and end - groups[-1][0] <= max_chars:
+            groups[-1][1] = end
+        else:
+            groups.append([start, end])
+    return [text[start:end] for start, end in groups] if len(groups) > 1 else []

@@ -75,6 +75,7 @@ class RichProgress:
         from .indexer import Progress
 
         return Progress(on_stage=self.stage, on_embed_start=self.embed_start, on_embedded=self.embedded,
+                        on_windows_start=lambda total: self.embed_start(total, "sentence windows"),
                         on_warning=lambda message: err.print(f"warning: {message}", markup=False))
 
     def stage(self, name: str) -> None:
@@ -83,17 +84,20 @@ class RichProgress:
         else:
             self.bar.update(self.stage_task, description=name)
 
-    def embed_start(self, total: int) -> None:
+    def embed_start(self, total: int, what: str = "chunks") -> None:
         if self.stage_task is not None:
             self.bar.remove_task(self.stage_task)
             self.stage_task = None
-        self.task = self.bar.add_task("embedding chunks", total=total, rate="")
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.what = what.split()[-1]
+        self.task = self.bar.add_task(f"embedding {what}", total=total, rate="")
 
     def embedded(self, n: int) -> None:
         self.bar.advance(self.task, n)
         task = next(t for t in self.bar.tasks if t.id == self.task)
         if task.speed:
-            self.bar.update(self.task, rate=f"{task.speed:.1f} chunks/s")
+            self.bar.update(self.task, rate=f"{task.speed:.1f} {self.what}/s")
 
 
 def _open(index: Optional[Path], model: Optional[str]):

@@ -18,14 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from . import store
-from .chunk import chunk_text
+from .chunk import chunk_text, sentence_windows
 from .documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
 from .embed import Embedder
 from .errors import IndexProblem
 from .normalize import fold_text
 
 CHUNKER_VERSION = "2"
+# Sentence windows of at most this many characters get vectors of their own (chunk.sentence_windows).
+# 60, 120 and 200 all helped on bench/questions (bench/results/windows.json); 120 is about two
+# Chinese sentences, and a text of that length or less needs no window.
+WINDOW_CHARS = 120
+WINDOW_BATCH = 256
 
 
 @dataclass
@@ -34,6 +41,7 @@ class Progress:
 
     on_stage: Callable[[str], None] = lambda stage: None
     on_embed_start: Callable[[int], None] = lambda total: None
+    on_windows_start: Callable[[int], None] = lambda total: None  # then on_embedded counts windows
     on_embedded: Callable[[int], None] = lambda n: None
     on_warning: Callable[[str], None] = lambda message: None
 
@@ -102,6 +110,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         old_docs = live.documents() if live else {}
         precision = getattr(embedder, "passage_precision", lambda: "float32")()
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
+                "window_chars": str(WINDOW_CHARS),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
@@ -125,6 +134,9 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                     hashes = [h for h, _ in batch]
                     writer.add_vectors(hashes, embedder.encode_passages([t for _, t in batch]))
                     progress.on_embedded(len(batch))
+            if live is not None and live.meta.get("window_chars") == str(WINDOW_CHARS):
+                writer.reuse_window_vectors()
+            _embed_windows(writer, embedder, progress)
             report.removed = writer.removed_count()
             report.total_chunks = writer.next_chunk
             dimension = _dimension(embedder, live, writer)
@@ -196,6 +208,38 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
         report.skipped.append(message)
         progress.on_warning(message)
     return touched
+
+
+def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress: Progress) -> None:
+    """Vectors for the sentence windows of every chunk text that has none yet (streamed, bounded memory)."""
+    total = sum(len(sentence_windows(text, WINDOW_CHARS)) for batch in writer.missing_window_texts()
+                for _, text in batch)
+    if total:
+        progress.on_windows_start(total)
+    pending: list[tuple[str, list[str]]] = []
+
+    def flush() -> None:
+        texts = [w for _, windows in pending for w in windows]
+        vectors = embedder.encode_passages(texts) if texts else None
+        rows, at = [], 0
+        for text_hash, windows in pending:
+            rows.append((text_hash, vectors[at:at + len(windows)] if windows else np.zeros((0,), np.float16)))
+            at += len(windows)
+        writer.add_window_vectors(rows)
+        if texts:
+            progress.on_embedded(len(texts))
+        pending.clear()
+
+    queued = 0
+    for batch in writer.missing_window_texts():
+        for text_hash, text in batch:
+            windows = sentence_windows(text, WINDOW_CHARS)
+            pending.append((text_hash, windows))
+            queued += len(windows)
+            if queued >= WINDOW_BATCH:
+                flush()
+                queued = 0
+    flush()
 
 
 def _same_document(key: tuple[str, str], old: dict, mtime: float) -> store.NewDocument:

@@ -2,8 +2,11 @@
 
 Owns how passages are found and ordered: the question is folded like the
 passages (Simplified, no glosses), embedded with the model's query prompt, and
-matched against the FAISS vectors; passages whose text repeats a higher-ranked
-one are dropped, so the same paragraph is never shown twice.
+matched against the FAISS vectors; the nearest passages are rescored by their
+best sentence window, so a fact buried in a long paragraph still counts. That
+ranking is fused with BM25 keyword search (keyword.py). Passages whose text
+repeats a higher-ranked one are dropped, so the same paragraph is never shown
+twice.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ KEYWORD_WEIGHT = 1.25
 MODES = ("hybrid", "dense", "keyword")
 # Passages sharing this share of their character trigrams count as one.
 NEAR_DUPLICATE = 0.8
+# Score a passage by its best sentence window too ("small to big"; see with_window_scores).
+USE_WINDOWS = True
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is
 # encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
@@ -112,7 +117,27 @@ def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: i
         scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
     finally:
         faiss.omp_set_num_threads(threads)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    return with_window_scores(gen, vector[0], found) if USE_WINDOWS else found
+
+
+def with_window_scores(gen: store.Generation, query_vector, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Each candidate scored by the better of its own cosine and its best sentence window's, re-sorted.
+
+    Only the candidates are rescored (their window vectors are read from SQLite), so
+    the cost stays a few dot products per candidate at any index size.
+    """
+    windows = gen.window_vectors([cid for cid, _ in found])
+    if not windows:
+        return found
+    import numpy as np
+
+    owners = list(windows)
+    stacked = np.concatenate([windows[cid] for cid in owners]).astype(np.float32)
+    starts = np.cumsum([0] + [len(windows[cid]) for cid in owners[:-1]])
+    best = dict(zip(owners, np.maximum.reduceat(stacked @ query_vector, starts).tolist()))
+    rescored = [(cid, max(score, best.get(cid, score))) for cid, score in found]
+    return sorted(rescored, key=lambda pair: -pair[1])
 
 
 def keyword_candidates(gen: store.Generation, query: str, n: int) -> list[tuple[int, float]]:

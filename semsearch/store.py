@@ -50,6 +50,9 @@ CREATE TABLE chunks (
     title TEXT, text TEXT NOT NULL, embed_text TEXT NOT NULL, text_hash TEXT NOT NULL);
 CREATE INDEX chunks_by_doc ON chunks(doc_id);
 CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- Per chunk text: float16 vectors of its sentence windows (chunk.sentence_windows), row after row;
+-- an empty blob when the text is a single window. Indexes built before windows lack the table.
+CREATE TABLE window_vectors (text_hash TEXT PRIMARY KEY, vectors BLOB NOT NULL);
 -- BM25 over keyword terms (see keyword.py); rowid = chunk id; the text itself lives in chunks.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
 """
@@ -126,6 +129,7 @@ class Generation:
             raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
         if self.faiss_index.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
+        self.has_windows = _has_table(self.db, "window_vectors")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -195,6 +199,16 @@ class Generation:
             for h, blob in self.db.execute(f"SELECT text_hash, vector FROM vectors WHERE text_hash IN ({marks})", part):
                 out[h] = np.frombuffer(blob, dtype=np.float32)
         return out
+
+    def window_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """Sentence-window vectors (float16, one row per window) of those chunks that have several windows."""
+        if not ids or not self.has_windows:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute("SELECT c.id, w.vectors FROM chunks c JOIN window_vectors w ON w.text_hash = c.text_hash "
+                               f"WHERE c.id IN ({marks}) AND length(w.vectors) > 0", tuple(int(i) for i in ids))
+        dimension = self.faiss_index.d
+        return {cid: np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension) for cid, blob in rows}
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
@@ -289,6 +303,26 @@ class GenerationWriter:
             self.db.execute("INSERT OR IGNORE INTO vectors SELECT v.text_hash, v.vector FROM old.vectors v "
                             "WHERE v.text_hash IN (SELECT text_hash FROM chunks)")
 
+    def reuse_window_vectors(self) -> None:
+        """Carry over window vectors of unchanged text; callers check the windows were cut the same way."""
+        if self.has_previous and _has_table(self.db, "window_vectors", schema="old"):
+            self.db.execute("INSERT OR IGNORE INTO window_vectors SELECT w.text_hash, w.vectors FROM old.window_vectors w "
+                            "WHERE w.text_hash IN (SELECT text_hash FROM chunks)")
+
+    def missing_window_texts(self, size: int = _BATCH):
+        """Lists of (text hash, chunk text) whose windows were never embedded, in batches."""
+        self.db.execute("DROP TABLE IF EXISTS temp.window_todo")
+        self.db.execute("CREATE TEMP TABLE window_todo AS SELECT c.text_hash AS h, MIN(c.embed_text) AS t FROM chunks c "
+                        "LEFT JOIN window_vectors w ON w.text_hash = c.text_hash WHERE w.text_hash IS NULL "
+                        "GROUP BY c.text_hash")
+        cursor = self.db.execute("SELECT h, t FROM temp.window_todo ORDER BY rowid")
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+    def add_window_vectors(self, rows: list[tuple[str, np.ndarray]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO window_vectors VALUES (?, ?)",
+                            ((h, np.asarray(v, dtype=np.float16).tobytes()) for h, v in rows))
+
     def missing_count(self) -> int:
         return self.db.execute("SELECT COUNT(DISTINCT c.text_hash) FROM chunks c LEFT JOIN vectors v "
                                "ON v.text_hash = c.text_hash WHERE v.text_hash IS NULL").fetchone()[0]
@@ -356,6 +390,10 @@ class GenerationWriter:
             self.db.close()
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _has_table(db: sqlite3.Connection, name: str, schema: str = "main") -> bool:
+    return db.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def touch_documents(gen: Generation, mtimes: dict[int, float]) -> None:
