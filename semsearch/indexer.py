@@ -103,6 +103,8 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         same_chunking = live is not None and live.meta.get("chunker") == CHUNKER_VERSION \
             and live.meta.get("max_tokens") == str(max_tokens)
         previous = live if same_chunking else None
+        # Windows cut another way (or an index from before windows): their vectors are made again.
+        same_windows = live is not None and live.meta.get("window_chars") == str(WINDOW_CHARS)
         if not roots:
             raise IndexProblem(f"no corpus given and none recorded in {index_dir}")
         roots = check_roots(roots)
@@ -116,7 +118,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         try:
             touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, max_tokens)
             if previous is not None and not (report.added or report.updated or report.deleted) \
-                    and set(live.roots) == {str(r) for r in roots}:
+                    and set(live.roots) == {str(r) for r in roots} and same_windows:
                 # Nothing changed but some mtimes: record them; the live generation stays.
                 writer.abort()
                 store.touch_documents(live, touched)
@@ -134,7 +136,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                     hashes = [h for h, _ in batch]
                     writer.add_vectors(hashes, embedder.encode_passages([t for _, t in batch]))
                     progress.on_embedded(len(batch))
-            if live is not None and live.meta.get("window_chars") == str(WINDOW_CHARS):
+            if same_windows:
                 writer.reuse_window_vectors()
             _embed_windows(writer, embedder, progress)
             report.removed = writer.removed_count()

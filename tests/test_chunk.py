@@ -2,7 +2,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from semsearch.chunk import chunk_text, sentence_spans
+from semsearch.chunk import chunk_text, sentence_spans, sentence_windows
 from semsearch.normalize import fold_text
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -114,3 +114,27 @@ def test_chunks_cover_every_non_blank_character_or_carry_it_as_a_title(parts, ne
         line = text[line_starts[line_no]:].split("\n", 1)[0].strip().lstrip("#").strip()
         following = [c for c in chunks if c.char_start > i]
         assert following and following[0].title and line in following[0].title, (repr(text), i)
+
+
+def test_sentence_windows_group_whole_sentences_up_to_the_limit():
+    text = "甲说了一句话。乙也说了一句话。丙说了很长很长很长很长很长很长的一句话！丁。"
+    windows = sentence_windows(text, 16)
+    assert windows == ["甲说了一句话。乙也说了一句话。", "丙说了很长很长很长很长很长很长的一句话！", "丁。"]
+    assert "".join(windows) == text
+
+
+def test_a_text_that_fits_in_one_window_has_no_windows():
+    assert sentence_windows("甲说了一句话。乙也说了一句话。", 120) == []
+    assert sentence_windows("", 120) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("政协委员。！？ab .\n")), max_size=300), st.integers(5, 60))
+def test_sentence_windows_are_in_order_and_each_within_the_limit_unless_one_sentence(text, limit):
+    windows = sentence_windows(text, limit)
+    spans = [text[s:e] for s, e in sentence_spans(text)]
+    at = 0
+    for window in windows:
+        at = text.index(window, at) + len(window)
+        assert len(window) <= limit or window in spans
+    assert windows == [] or len(windows) >= 2

@@ -4,6 +4,7 @@ import json
 import os
 import time
 
+import numpy as np
 import pytest
 
 from semsearch import Index
@@ -184,3 +185,63 @@ def test_an_unreadable_file_is_skipped_with_a_warning_and_the_rest_is_indexed(tm
     report = json.loads(proc.stdout)
     assert report["files"]["added"] == 5
     assert any("secret.txt" in s and "Permission denied" in s for s in report["skipped"])
+
+
+def _window_rows(idx) -> dict[str, int]:
+    """Window count per chunk text hash in the live generation."""
+    gen = idx._generation()
+    return {h: n for h, n in gen.db.execute("SELECT text_hash, length(vectors) / 2 / ? FROM window_vectors",
+                                             (gen.faiss_index.d,))}
+
+
+def test_long_chunks_get_one_vector_per_sentence_window_and_short_ones_none(tmp_path, corpus, fake_embedder):
+    from semsearch.chunk import sentence_windows
+    from semsearch.indexer import WINDOW_CHARS
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    rows = _window_rows(idx)
+    gen = idx._generation()
+    chunks = gen.chunks(list(range(gen.chunk_count())))
+    assert set(rows) == {c.text_hash for c in chunks.values()}
+    for c in chunks.values():
+        assert rows[c.text_hash] == len(sentence_windows(c.embed_text, WINDOW_CHARS))
+    assert sum(rows.values()) > len(chunks) / 2  # the seeds have many long paragraphs
+    long_chunk = next(c for c in chunks.values() if rows[c.text_hash])
+    stored = gen.window_vectors([long_chunk.id])[long_chunk.id]
+    expected = fake_embedder.encode_passages(sentence_windows(long_chunk.embed_text, WINDOW_CHARS))
+    assert np.allclose(stored.astype(np.float32), expected, atol=1e-3)
+
+
+def test_unchanged_text_keeps_its_window_vectors_and_only_new_text_is_embedded(tmp_path, corpus, fake_embedder):
+    from semsearch.chunk import sentence_windows
+    from semsearch.indexer import WINDOW_CHARS
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    paragraph = "委员读书活动在夜校举行。" * 12
+    (corpus / "new.md").write_text(paragraph + "\n", encoding="utf-8")
+    fake_embedder.embedded_texts.clear()
+    idx.reindex()
+    windows = sentence_windows(paragraph, WINDOW_CHARS)
+    assert len(windows) >= 2
+    assert sorted(fake_embedder.embedded_texts) == sorted([paragraph] + windows)
+
+
+def test_an_index_from_before_windows_still_searches_and_gains_windows_on_reindex(tmp_path, corpus, fake_embedder):
+    import sqlite3
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    path = idx._generation().path / "index.sqlite"
+    idx.close()
+    with sqlite3.connect(path) as db:  # what an index built by an earlier semsearch looks like
+        db.execute("DROP TABLE window_vectors")
+        db.execute("DELETE FROM meta WHERE key = 'window_chars'")
+    old = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    assert not old._generation().has_windows
+    assert old.search("委员工作站", k=3)
+    fake_embedder.embedded_texts.clear()
+    report = old.reindex()
+    assert report["chunks"]["embedded"] == 0  # chunk vectors are reused...
+    assert fake_embedder.embedded_texts and sum(_window_rows(old).values()) == len(fake_embedder.embedded_texts)

@@ -90,3 +90,26 @@ def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_inde
     assert all(ids == expected[q] for q, ids in got)
     # Queries run on one BLAS thread each; the caller's setting is back once they are done.
     assert [lib["num_threads"] for lib in _blas().info()] == blas_threads
+
+
+def test_a_passage_is_lifted_by_its_best_sentence_window_and_others_keep_their_cosine():
+    import numpy as np
+
+    from semsearch.search import with_window_scores
+
+    query = np.array([1.0, 0.0], dtype=np.float32)
+
+    class Windows:  # chunk 7 says many things; one of its windows is exactly the question
+        def window_vectors(self, ids):
+            assert sorted(ids) == [3, 7, 9]
+            return {7: np.array([[0.0, 1.0], [0.96, 0.28]], dtype=np.float16)}
+
+    rescored = with_window_scores(Windows(), query, [(3, 0.9), (9, 0.8), (7, 0.7)])
+    assert [cid for cid, _ in rescored] == [7, 3, 9]
+    assert rescored[0][1] == pytest.approx(0.96, abs=1e-3) and dict(rescored)[3] == 0.9
+
+
+def test_the_shared_index_has_window_vectors_for_its_long_passages(real_index):
+    gen = Index.open(real_index)._generation()
+    long_ids = [cid for cid, row in gen.chunks(list(range(gen.chunk_count()))).items() if len(row.embed_text) > 300]
+    assert long_ids and set(gen.window_vectors(long_ids)) == set(long_ids)
