@@ -252,6 +252,8 @@ def _scale_md(r: dict) -> list[str]:
 
     row("chunks real / derived", "", lambda x: f"{x['build']['real_vectors']:,} / {x['build']['derived_vectors']:,}")
     row("FAISS index chosen", "", lambda x: x["build"]["faiss_type"])
+    row("sentence-window vectors (derived; windows ≤ N chars)", "",
+        lambda x: f"{x['build']['window_vectors']:,} (N = {x['build']['window_chars']})")
     row("build time (s)", "1M ≤ ~1800", lambda x: _f(x["build"]["seconds"]["total"]))
     row("— rows into SQLite (fold, hash, insert)", "", lambda x: _f(x["build"]["seconds"]["rows"]))
     row("— vectors derived + stored", "", lambda x: _f(x["build"]["seconds"]["vectors"]))
@@ -279,6 +281,7 @@ def _scale_md(r: dict) -> list[str]:
         row("**ratio hybrid / plain**, p50 (p95)", "",
             lambda x, p=part: f"**{_f(x[p]['ratio_p50'], 2)}** ({_f(x[p]['ratio_p95'], 2)})")
         for stage, slabel in (("encode", "stage: query encode (ONNX Runtime, 1 thread)"), ("dense", "stage: FAISS search (50)"),
+                              ("windows", "stage: window vectors of the 50 (SQLite; the dot products are in rest)"),
                               ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
                               ("keyword_fts", "stage: FTS5 BM25 query (50)"),
                               ("rows", "stage: chunk rows (SQLite)"),

@@ -162,7 +162,9 @@ def build(n: int, cfg: dict) -> dict:
 
     from semsearch import store
     from semsearch import vectors as vecmod
+    from semsearch.chunk import sentence_windows
     from semsearch.embed import DEFAULT_MODEL
+    from semsearch.indexer import WINDOW_CHARS
     from semsearch.normalize import fold_text
 
     t0 = time.perf_counter()
@@ -225,9 +227,10 @@ def build(n: int, cfg: dict) -> dict:
     load_start = B.load()
     started = time.perf_counter()
     meta = {"model": DEFAULT_MODEL, "chunker": "bench-scale: one corpus passage per chunk", "max_tokens": "256",
-            "roots": "[]", "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "roots": "[]", "window_chars": str(WINDOW_CHARS), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     writer = store.GenerationWriter(index_dir, meta, None)
     order: list[str] = []  # text hash per chunk id
+    window_counts: list[int] = []  # sentence windows per chunk id
     for d in range(0, n, DOC_CHUNKS):
         group = texts[d:d + DOC_CHUNKS]
         doc_text = "\n\n".join(group)
@@ -236,6 +239,7 @@ def build(n: int, cfg: dict) -> dict:
             et = fold_text(text)
             h = chunk_hash(et)
             order.append(h)
+            window_counts.append(len(sentence_windows(et, WINDOW_CHARS)))
             newlines = text.count("\n")
             chunks.append({"ordinal": j, "char_start": pos, "char_end": pos + len(text), "line_start": line,
                            "line_end": line + newlines, "page": None, "title": None, "text": text,
@@ -255,10 +259,12 @@ def build(n: int, cfg: dict) -> dict:
     real_count = derived_count = 0
     pending_h: list[str] = []
     pending_src: list[int] = []  # row of the real sample, or -1 for derived
+    pending_windows: list[int] = []
     block_no = 0
+    window_total = 0
 
     def flush():
-        nonlocal block_no, real_count, derived_count, pending_h, pending_src
+        nonlocal block_no, real_count, derived_count, pending_h, pending_src, pending_windows, window_total
         if not pending_h:
             return
         rng = np.random.default_rng([VECTOR_SEED, block_no])
@@ -270,7 +276,15 @@ def build(n: int, cfg: dict) -> dict:
         real_count += int(real_mask.sum())
         derived_count += int((~real_mask).sum())
         writer.add_vectors(pending_h, out)
-        pending_h, pending_src = [], []
+        # Window vectors (derived for every chunk): each its chunk's vector blended with another mix.
+        counts = np.asarray(pending_windows)
+        owners = np.repeat(np.arange(len(pending_h)), counts)
+        wins = 0.7 * out[owners] + 0.3 * derived_block(rng, real_vecs, len(owners))
+        wins /= np.linalg.norm(wins, axis=1, keepdims=True)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        writer.add_window_vectors([(h, wins[starts[i]:starts[i + 1]]) for i, h in enumerate(pending_h)])
+        window_total += len(owners)
+        pending_h, pending_src, pending_windows = [], [], []
 
     for cid, h in enumerate(order):
         if h in real_row:
@@ -280,10 +294,11 @@ def build(n: int, cfg: dict) -> dict:
         seen.add(h)
         pending_h.append(h)
         pending_src.append(real_row.get(h, -1))
+        pending_windows.append(window_counts[cid])
         if len(pending_h) == BLOCK:
             flush()
     flush()
-    del seen, order
+    del seen, order, window_counts
     writer.db.execute("INSERT OR REPLACE INTO meta VALUES ('dimension', ?)", (str(DIM),))
     t_vectors = time.perf_counter()
     writer.commit(DIM)
@@ -301,6 +316,7 @@ def build(n: int, cfg: dict) -> dict:
     return {
         "n": n, "documents": -(-n // DOC_CHUNKS), "corpus_load_s": round(corpus_s, 1),
         "real_vectors": real_count, "derived_vectors": derived_count, "distinct_hashes": real_count + derived_count,
+        "window_vectors": window_total, "window_chars": WINDOW_CHARS,
         "faiss_type": ("IndexFlatIP" if n <= vecmod.EXACT_LIMIT else
                        f"IndexIVFScalarQuantizer(fp16, nlist={vecmod.ivf_lists(n)}, nprobe={vecmod.probes(vecmod.ivf_lists(n))})"),
         "seconds": {"total": round(t_commit - started, 1), "rows": round(t_rows - started, 1),
@@ -342,7 +358,7 @@ class StageClock:
     ``Generation.chunks`` (rows). "rest" = the whole call minus those: checks, folding, fusion, de-duplication.
     """
 
-    STAGES = ("encode", "dense", "keyword_terms", "keyword_fts", "rows")
+    STAGES = ("encode", "dense", "windows", "keyword_terms", "keyword_fts", "rows")
 
     def __init__(self, idx, gen, embedder):
         from semsearch import search as S
@@ -369,6 +385,7 @@ class StageClock:
         self.S.fts_query = self._wrap(self.S.fts_query, "keyword_terms")
         self.gen.keyword_candidates = self._wrap(type(self.gen).keyword_candidates.__get__(self.gen), "keyword_fts")
         self.gen.chunks = self._wrap(type(self.gen).chunks.__get__(self.gen), "rows")
+        self.gen.window_vectors = self._wrap(type(self.gen).window_vectors.__get__(self.gen), "windows")
 
     def off(self):
         enc, faiss_index, fts = self._saved
@@ -378,6 +395,7 @@ class StageClock:
         self.S.fts_query = fts
         self.gen.__dict__.pop("keyword_candidates", None)
         self.gen.__dict__.pop("chunks", None)
+        self.gen.__dict__.pop("window_vectors", None)
 
     def search(self, q: str, k: int = 5):
         for v in self._pending.values():
@@ -739,6 +757,10 @@ def main(argv: list[str] | None = None) -> int:
         "(even odds) real sample vectors picked uniformly at random, weights Dirichlet(1,..,1), plus Gaussian noise "
         f"sigma {NOISE_SIGMA} per dimension (≈0.1 in norm), generator seeded by (0, block of 4,096). "
         "'exact top-10 real-vector share' says how often real vectors are among the true neighbours.",
+        "Sentence windows: each chunk gets as many window vectors as `chunk.sentence_windows(text, "
+        "indexer.WINDOW_CHARS)` gives for its real text (none when it fits in one window), all DERIVED: "
+        "0.7 x the chunk's vector + 0.3 x another derived mix, normalised; stored with "
+        "`GenerationWriter.add_window_vectors` as the indexer does, so search reads and rescores them as shipped.",
         "Build: semsearch's own `store.GenerationWriter` (add_document, add_vectors, commit(384)) in a fresh "
         "process; stage times by wrapping `store.document_terms` and `vectors.build_vector_index`; peak RSS = "
         "VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",

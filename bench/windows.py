@@ -1,16 +1,20 @@
-"""What-if: score each chunk by its best sentence window as well as by its own vector ("small to big").
+"""Sentence windows ("small to big"): what scoring a chunk by its best window adds, and what it costs.
 
     .venv/bin/python bench/windows.py
 
-Not what semsearch ships: an experiment for the next step of issue #3. Uses the
-quality index of bench/quality.py (seeds/, built by it). Each chunk's
-embed_text is cut at sentence ends into windows of at most W characters
-(W = 60, 120, 200); every window is embedded with the passage prompt. The dense
-score of a chunk becomes max(its own cosine, its best window's cosine); hybrid
-fusion, keyword search and everything else are semsearch's own (search.py, with
-dense_candidates replaced). Reports hit@1/hit@5/MRR@10 on both question sets,
-the number of windows and the tokens embedded relative to the chunks alone (the
-indexing cost). Writes bench/results/windows.json.
+Uses the quality index of bench/quality.py (seeds/). Reports hit@1/hit@5/MRR@10
+on both question sets for:
+
+* "shipped": semsearch as it is: the 50 dense candidates rescored by their best
+  stored window (windows of at most indexer.WINDOW_CHARS characters);
+* "no_windows": the same index with search.USE_WINDOWS off (chunk vectors only);
+* variants W = 60, 120, 200 (what-if, how the window size was chosen): every chunk
+  of the corpus scored by max(its own cosine, its best window's cosine), windows
+  embedded here. Windows of a chunk that fits in one window are counted too
+  ("embedded_tokens_vs_chunks_alone"); semsearch skips those (chunk.sentence_windows),
+  so "shipped_window_tokens_vs_chunks" is the shipped cost.
+
+Writes bench/results/windows.json.
 """
 
 from __future__ import annotations
@@ -77,8 +81,21 @@ def main() -> int:
         return out
 
     shipped = S.dense_candidates
+    from semsearch.chunk import sentence_windows
+    from semsearch.indexer import WINDOW_CHARS
+
+    stored = [w for c in range(n) for w in sentence_windows(rows[c].embed_text, WINDOW_CHARS)]
+    stored_tokens = sum(len(e.ids) for e in tok.encode_batch([prompt + t for t in stored]))
     result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "chunks": n, "chunk_tokens": chunk_tokens,
-              "shipped": figures(), "variants": []}
+              "window_chars": WINDOW_CHARS, "shipped_windows": len(stored),
+              "shipped_window_tokens_vs_chunks": round(stored_tokens / chunk_tokens, 2),
+              "shipped": figures()}
+    S.USE_WINDOWS = False
+    try:
+        result["no_windows"] = figures()
+    finally:
+        S.USE_WINDOWS = True
+    result["variants"] = []
     for width in (60, 120, 200):
         windows = [(c, w) for c in range(n) for w in windows_of(rows[c].embed_text, width)]
         texts = [w for _, w in windows]
