@@ -217,6 +217,7 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
     total = sum(len(sentence_windows(text, WINDOW_CHARS)) for batch in writer.missing_window_texts()
                 for _, text in batch)
     if total:
+        progress.on_stage("sentence windows")
         progress.on_windows_start(total)
     pending: list[tuple[str, list[str]]] = []
 

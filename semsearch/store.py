@@ -130,6 +130,7 @@ class Generation:
         if self.faiss_index.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
         self.has_windows = _has_table(self.db, "window_vectors")
+        self.dimension = int(self.meta.get("dimension") or self.faiss_index.d)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -207,8 +208,7 @@ class Generation:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute("SELECT c.id, w.vectors FROM chunks c JOIN window_vectors w ON w.text_hash = c.text_hash "
                                f"WHERE c.id IN ({marks}) AND length(w.vectors) > 0", tuple(int(i) for i in ids))
-        dimension = self.faiss_index.d
-        return {cid: np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension) for cid, blob in rows}
+        return {cid: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for cid, blob in rows}
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())

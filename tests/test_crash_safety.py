@@ -46,7 +46,7 @@ def start_worker(index_path: Path, corpus: Path, delay: float, stages: Path | No
 # Where to kill: once a stage has begun, after a delay. Twenty moments from process start to after the switch.
 KILL_SCHEDULE = [("start", 0.0), ("start", 0.2), ("scanning", 0.0), ("scanning", 0.005), ("chunking", 0.0),
                  ("chunking", 0.01), ("embedding", 0.0), ("embedding", 0.02), ("embedding", 0.05),
-                 ("writing", 0.0), ("writing", 0.002), ("writing", 0.005), ("writing", 0.01), ("writing", 0.02),
+                 ("sentence", 0.0), ("sentence", 0.03), ("writing", 0.0), ("writing", 0.01), ("writing", 0.02),
                  ("writing", 0.03), ("writing", 0.05), ("writing", 0.08), ("writing", 0.12), ("writing", 0.25),
                  ("writing", 1.0)]
 
