@@ -88,13 +88,14 @@ class Index:
 
     # -- operations --------------------------------------------------------
     def reindex(self, paths: list[str | Path] | None = None, rebuild: bool = False,
-                progress: Progress | None = None) -> dict:
-        return self.reindex_report(paths, rebuild, progress).as_json()
+                progress: Progress | None = None, windows: bool | None = None) -> dict:
+        """Bring the index up to date; ``windows=False`` skips sentence-window vectors (kept until asked again)."""
+        return self.reindex_report(paths, rebuild, progress, windows).as_json()
 
     def reindex_report(self, paths: list[str | Path] | None = None, rebuild: bool = False,
-                       progress: Progress | None = None) -> ReindexReport:
+                       progress: Progress | None = None, windows: bool | None = None) -> ReindexReport:
         roots = [Path(p) for p in paths] if paths else None
-        return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress)
+        return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress, windows=windows)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
@@ -144,6 +145,8 @@ class Index:
         return {"schema": 1, "index": str(self.path), "model": gen.model,
                 "documents": gen.document_count(), "chunks": gen.chunk_count(),
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
+                # Longest sentence window with a vector of its own; 0: windows off; None: built before windows.
+                "window_chars": int(gen.meta["window_chars"]) if "window_chars" in gen.meta else None,
                 "stale": any(changes.values()), "changes": changes}
 
     def close(self) -> None:

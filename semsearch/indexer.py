@@ -79,7 +79,8 @@ def _hash(text: str) -> str:
 
 
 def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebuild: bool = False,
-            progress: Progress | None = None, max_tokens: int = 256) -> ReindexReport:
+            progress: Progress | None = None, max_tokens: int = 256, windows: bool | None = None) -> ReindexReport:
+    """``windows``: embed sentence windows (True), not (False), or as the index did before (None; new: True)."""
     progress = progress or Progress()
     started = time.perf_counter()
     with store.writer_lock(index_dir, on_wait=progress.on_warning):
@@ -103,8 +104,11 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         same_chunking = live is not None and live.meta.get("chunker") == CHUNKER_VERSION \
             and live.meta.get("max_tokens") == str(max_tokens)
         previous = live if same_chunking else None
+        if windows is None:
+            windows = live is None or live.meta.get("window_chars") != "0"
+        window_chars = WINDOW_CHARS if windows else 0
         # Windows cut another way (or an index from before windows): their vectors are made again.
-        same_windows = live is not None and live.meta.get("window_chars") == str(WINDOW_CHARS)
+        same_windows = live is not None and live.meta.get("window_chars") == str(window_chars)
         if not roots:
             raise IndexProblem(f"no corpus given and none recorded in {index_dir}")
         roots = check_roots(roots)
@@ -112,7 +116,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         old_docs = live.documents() if live else {}
         precision = getattr(embedder, "passage_precision", lambda: "float32")()
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
-                "window_chars": str(WINDOW_CHARS),
+                "window_chars": str(window_chars),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
@@ -136,9 +140,10 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                     hashes = [h for h, _ in batch]
                     writer.add_vectors(hashes, embedder.encode_passages([t for _, t in batch]))
                     progress.on_embedded(len(batch))
-            if same_windows:
+            if same_windows and window_chars:
                 writer.reuse_window_vectors()
-            _embed_windows(writer, embedder, progress)
+            if window_chars:
+                _embed_windows(writer, embedder, progress)
             report.removed = writer.removed_count()
             report.total_chunks = writer.next_chunk
             dimension = _dimension(embedder, live, writer)

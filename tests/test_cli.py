@@ -74,6 +74,13 @@ def test_status_json_names_the_model_and_counts(real_index):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["model"] == "multilingual-e5-small" and data["documents"] == 5 and data["stale"] is False
+    assert data["window_chars"] == 120
+
+
+def test_status_says_whether_the_index_has_sentence_windows(real_index):
+    proc = run("status", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    assert "sentence windows up to 120 characters" in proc.stdout
 
 
 def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
@@ -88,6 +95,9 @@ def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
     assert data["chunks"]["embedded"] == data["chunks"]["total"] > 0
     again = json.loads(run("reindex", "--json", index=tmp_path / "idx").stdout)
     assert again["chunks"]["embedded"] == 0 and again["files"]["unchanged"] == 1
+    without = run("reindex", "--no-windows", "--json", index=tmp_path / "idx")
+    assert without.returncode == 0 and json.loads(without.stdout)["chunks"]["embedded"] == 0
+    assert json.loads(run("status", "--json", index=tmp_path / "idx").stdout)["window_chars"] == 0
 
 
 def test_ask_builds_a_missing_index_from_the_default_corpus_first(tmp_path):

@@ -245,3 +245,19 @@ def test_an_index_from_before_windows_still_searches_and_gains_windows_on_reinde
     report = old.reindex()
     assert report["chunks"]["embedded"] == 0  # chunk vectors are reused...
     assert fake_embedder.embedded_texts and sum(_window_rows(old).values()) == len(fake_embedder.embedded_texts)
+
+
+def test_no_windows_is_remembered_until_windows_are_asked_for_again(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    first = idx.reindex([corpus], windows=False)
+    embedded_without = len(fake_embedder.embedded_texts)
+    assert embedded_without == first["chunks"]["embedded"]  # chunk texts only
+    assert sum(_window_rows(idx).values()) == 0 and idx.status()["window_chars"] == 0
+    (corpus / "new.md").write_text("委员读书活动在夜校举行。" * 12 + "\n", encoding="utf-8")
+    idx.reindex()  # no choice given: the index's own
+    assert sum(_window_rows(idx).values()) == 0 and idx.status()["window_chars"] == 0
+    fake_embedder.embedded_texts.clear()
+    report = idx.reindex(windows=True)
+    assert report["chunks"]["embedded"] == 0 and fake_embedder.embedded_texts  # only windows are embedded
+    assert sum(_window_rows(idx).values()) == len(fake_embedder.embedded_texts)
+    assert idx.status()["window_chars"] > 0
