@@ -25,6 +25,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -311,11 +312,15 @@ class GenerationWriter:
 
     def missing_window_texts(self, size: int = _BATCH):
         """Lists of (text hash, chunk text) whose windows were never embedded, in batches."""
-        self.db.execute("DROP TABLE IF EXISTS temp.window_todo")
-        self.db.execute("CREATE TEMP TABLE window_todo AS SELECT c.text_hash AS h, MIN(c.embed_text) AS t FROM chunks c "
-                        "LEFT JOIN window_vectors w ON w.text_hash = c.text_hash WHERE w.text_hash IS NULL "
-                        "GROUP BY c.text_hash")
-        cursor = self.db.execute("SELECT h, t FROM temp.window_todo ORDER BY rowid")
+        return self._texts_missing_from("window_vectors", size)
+
+    def _texts_missing_from(self, table: str, size: int, order: str = "") -> Iterator[list[tuple[str, str]]]:
+        """Distinct (text hash, chunk text) with no row in ``table``, fetched ``size`` at a time."""
+        self.db.execute(f"DROP TABLE IF EXISTS temp.todo_{table}")
+        self.db.execute(f"CREATE TEMP TABLE todo_{table} AS SELECT c.text_hash AS h, MIN(c.embed_text) AS t FROM chunks c "
+                        f"LEFT JOIN {table} v ON v.text_hash = c.text_hash WHERE v.text_hash IS NULL "
+                        f"GROUP BY c.text_hash {order}")
+        cursor = self.db.execute(f"SELECT h, t FROM temp.todo_{table} ORDER BY rowid")
         while batch := cursor.fetchmany(size):
             yield batch
 
@@ -329,13 +334,7 @@ class GenerationWriter:
 
     def missing_batches(self, size: int = _BATCH):
         """Lists of (text hash, text to embed) never embedded before, shortest texts first."""
-        self.db.execute("DROP TABLE IF EXISTS temp.todo")
-        self.db.execute("CREATE TEMP TABLE todo AS SELECT c.text_hash AS h, MIN(c.embed_text) AS t FROM chunks c "
-                        "LEFT JOIN vectors v ON v.text_hash = c.text_hash WHERE v.text_hash IS NULL "
-                        "GROUP BY c.text_hash ORDER BY length(t)")
-        cursor = self.db.execute("SELECT h, t FROM temp.todo ORDER BY rowid")
-        while batch := cursor.fetchmany(size):
-            yield batch
+        return self._texts_missing_from("vectors", size, order="ORDER BY length(t)")
 
     def add_vectors(self, hashes: list[str], vectors: np.ndarray) -> None:
         self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
