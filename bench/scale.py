@@ -91,10 +91,10 @@ def sample_texts(base: int, hold: int, size: int) -> list[str]:
 
 
 def chunk_hash(embed_text: str) -> str:
-    # The indexer's own hash (semsearch.indexer._hash), imported to stay identical.
-    from semsearch.indexer import _hash
+    # The indexer's own hash (semsearch.indexer.text_hash), imported to stay identical.
+    from semsearch.indexer import text_hash
 
-    return _hash(embed_text)
+    return text_hash(embed_text)
 
 
 # ---------------------------------------------------------------- real sample

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from . import store
-from .answer import Answer, answer_question, unanswerable
+from .answer import Answer, WindowLookup, answer_question, unanswerable
 from .embed import Embedder
 from .errors import IndexProblem, InputError
 from .indexer import Progress, ReindexReport, corpus_changes, reindex
@@ -124,7 +124,9 @@ class Index:
 
         def extractive() -> Answer:
             gen = self._generation()
-            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score)
+            windows = WindowLookup(gen.window_vectors_of_texts, int(gen.meta.get("window_chars") or 0))
+            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score,
+                                   windows=windows)
 
         if not llm_url:
             return extractive()

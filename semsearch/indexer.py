@@ -74,7 +74,8 @@ def embed_text_of(title: str | None, text: str) -> str:
     return f"{fold_text(title)}\n{body}" if title else body
 
 
-def _hash(text: str) -> str:
+def text_hash(text: str) -> str:
+    """The key of a chunk's vectors: a hash of exactly the text the model sees."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -207,7 +208,7 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
             [{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
               "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
               "page": page_of(doc.text, c.char_start) if doc.encoding == "pdf" else None,
-              "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": _hash(et)} for c in chunks])
+              "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": text_hash(et)} for c in chunks])
     report.deleted = len(set(old_docs) - seen)
     if unsupported:
         names = ", ".join(p.name for p in unsupported[:5]) + (", ..." if len(unsupported) > 5 else "")
@@ -230,8 +231,8 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
         texts = [w for _, windows in pending for w in windows]
         vectors = embedder.encode_passages(texts) if texts else None
         rows, at = [], 0
-        for text_hash, windows in pending:
-            rows.append((text_hash, vectors[at:at + len(windows)] if windows else np.zeros((0,), np.float16)))
+        for key, windows in pending:
+            rows.append((key, vectors[at:at + len(windows)] if windows else np.zeros((0,), np.float16)))
             at += len(windows)
         writer.add_window_vectors(rows)
         if texts:
@@ -240,9 +241,9 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
 
     queued = 0
     for batch in writer.missing_window_texts():
-        for text_hash, text in batch:
+        for key, text in batch:
             windows = sentence_windows(text, WINDOW_CHARS)
-            pending.append((text_hash, windows))
+            pending.append((key, windows))
             queued += len(windows)
             if queued >= WINDOW_BATCH:
                 flush()

@@ -211,6 +211,15 @@ class Generation:
                                f"WHERE c.id IN ({marks}) AND length(w.vectors) > 0", tuple(int(i) for i in ids))
         return {cid: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for cid, blob in rows}
 
+    def window_vectors_of_texts(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Sentence-window vectors by chunk text hash (those with several windows), as ``window_vectors``."""
+        if not hashes or not self.has_windows:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        rows = self.db.execute(f"SELECT text_hash, vectors FROM window_vectors WHERE text_hash IN ({marks}) "
+                               "AND length(vectors) > 0", tuple(hashes))
+        return {h: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for h, blob in rows}
+
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
