@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -53,8 +54,11 @@ def ask_figures(index: Index, questions: list[dict]) -> dict:
     unanswerable = [q for q in questions if not q["gold"]]
     said_none_ok = said_none_wrong = gold_in_answer = 0
     misses = []
+    seconds = []
     for q in answerable:
+        started = time.perf_counter()
         answer = index.ask(q["q"])
+        seconds.append(time.perf_counter() - started)
         if answer.no_answer:
             said_none_wrong += 1
             misses.append(q["id"] + ":no_answer")
@@ -73,6 +77,8 @@ def ask_figures(index: Index, questions: list[dict]) -> dict:
         "false_no_answer_rate": round(said_none_wrong / len(answerable), 3) if answerable else None,
         "gold_in_answer_sentences": round(gold_in_answer / len(answerable), 3) if answerable else None,
         "answer_misses": misses,
+        # warm, in this process, one question at a time (answerable questions: search + answer)
+        "ask_ms_median": round(1000 * statistics.median(seconds), 1) if seconds else None,
     }
 
 
@@ -154,11 +160,13 @@ def main() -> None:
             lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in gap.items()))
     if not args.no_ask:
         lines += ["", "Answers (`ask`, hybrid):", "", "| set | answerable | unanswerable | no-answer precision | "
-                  "no-answer recall | false no-answer | gold in answer sentences |", "|---|---|---|---|---|---|---|"]
+                  "no-answer recall | false no-answer | gold in answer sentences | warm `ask`, median ms |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, entry in results["sets"].items():
             a = entry["ask"]
             lines.append(f"| {name} | {a['answerable']} | {a['unanswerable']} | {a['no_answer_precision']} | "
-                         f"{a['no_answer_recall']} | {a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} |")
+                         f"{a['no_answer_recall']} | {a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} | "
+                         f"{a.get('ask_ms_median')} |")
     (args.out / f"quality{suffix}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
