@@ -113,10 +113,11 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
 
 @dataclass(frozen=True)
 class WindowLookup:
-    """An index's sentence-window vectors: ``vectors(text hashes)`` and the window size they were cut at."""
+    """An index's stored vectors by text hash: sentence windows (cut at ``max_chars``) and whole chunks."""
 
     vectors: Callable[[list[str]], dict[str, np.ndarray]]
     max_chars: int
+    chunk_vectors: Callable[[set[str]], dict[str, np.ndarray]] | None = None
 
 
 def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedder: Embedder,
@@ -126,8 +127,8 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
     Where the passage has sentence windows in the index, a sentence takes the stored
     vector of the window that holds it: embedding a dozen sentences per question took
     ~0.3 s, most of an ``ask``, and scoring by window gave the same answers on
-    bench/questions. Other sentences (short passages, or text the windows cannot place)
-    are embedded as before.
+    bench/questions. A passage that fits in one window is its own window: its sentences
+    take the chunk's vector. Only text the stored vectors cannot place is embedded.
     """
     out = np.full(len(sentences), np.nan)
     if windows is not None and windows.max_chars:
@@ -139,8 +140,14 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
                 embed_text = embed_text_of(hit.title, hit.text)
                 window_texts[hit.chunk_id] = (text_hash(embed_text), sentence_windows(embed_text, windows.max_chars))
         stored = windows.vectors(sorted({key for key, _ in window_texts.values()}))
+        single = {key for key, texts in window_texts.values() if not texts}
+        whole = windows.chunk_vectors(single) if windows.chunk_vectors and single else {}
         for i, (hit, text) in enumerate(sentences):
             key, texts = window_texts[hit.chunk_id]
+            if not texts:
+                if key in whole:
+                    out[i] = float(whole[key] @ q_vec)
+                continue
             folded = fold_text(text)
             holder = next((j for j, w in enumerate(texts) if folded in w), None)
             if key in stored and holder is not None and len(stored[key]) == len(texts):

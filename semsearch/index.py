@@ -124,7 +124,8 @@ class Index:
 
         def extractive() -> Answer:
             gen = self._generation()
-            windows = WindowLookup(gen.window_vectors_of_texts, int(gen.meta.get("window_chars") or 0))
+            windows = WindowLookup(gen.window_vectors_of_texts, int(gen.meta.get("window_chars") or 0),
+                                   gen.cached_vectors)
             return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score,
                                    windows=windows)
 

@@ -44,6 +44,17 @@ def test_sentences_of_passages_with_windows_take_their_windows_vector_and_others
     assert embedder.sentences == ["短段落一句话。"] and cosines[2] == 0.0
 
 
+def test_a_passage_that_fits_one_window_scores_its_sentences_by_its_own_vector():
+    short = "短段落一句话。又一句话。"
+    lookup = WindowLookup(lambda keys: {}, 40, lambda keys: {k: np.array([0.6, 0.8], np.float32) for k in keys
+                                                          if k == text_hash(short)})
+    embedder = CountingEmbedder()
+    cosines = sentence_cosines(np.array([1.0, 0.0], dtype=np.float32),
+                               [(_hit(0, short), "短段落一句话。"), (_hit(1, "别的段落。"), "别的段落。")], embedder, lookup)
+    assert cosines[0] == np.float32(0.6)
+    assert embedder.sentences == ["别的段落。"]  # no stored vector for that text: embedded
+
+
 def test_without_windows_every_sentence_is_embedded():
     embedder = CountingEmbedder()
     cosines = sentence_cosines(np.array([0.0, 1.0], dtype=np.float32), [(_hit(0, LONG), "甲市政协建成委员工作站一千个。")],
