@@ -204,21 +204,19 @@ class Generation:
 
     def window_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Sentence-window vectors (float16, one row per window) of those chunks that have several windows."""
-        if not ids or not self.has_windows:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute("SELECT c.id, w.vectors FROM chunks c JOIN window_vectors w ON w.text_hash = c.text_hash "
-                               f"WHERE c.id IN ({marks}) AND length(w.vectors) > 0", tuple(int(i) for i in ids))
-        return {cid: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for cid, blob in rows}
+        return self._windows("SELECT c.id, w.vectors FROM chunks c JOIN window_vectors w ON w.text_hash = c.text_hash "
+                             "WHERE c.id IN ({}) AND length(w.vectors) > 0", [int(i) for i in ids])
 
     def window_vectors_of_texts(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Sentence-window vectors by chunk text hash (those with several windows), as ``window_vectors``."""
-        if not hashes or not self.has_windows:
+        return self._windows("SELECT text_hash, vectors FROM window_vectors WHERE text_hash IN ({}) "
+                             "AND length(vectors) > 0", list(hashes))
+
+    def _windows(self, sql: str, keys: list) -> dict:
+        if not keys or not self.has_windows:
             return {}
-        marks = ",".join("?" * len(hashes))
-        rows = self.db.execute(f"SELECT text_hash, vectors FROM window_vectors WHERE text_hash IN ({marks}) "
-                               "AND length(vectors) > 0", tuple(hashes))
-        return {h: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for h, blob in rows}
+        rows = self.db.execute(sql.format(",".join("?" * len(keys))), tuple(keys))
+        return {key: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dimension) for key, blob in rows}
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
