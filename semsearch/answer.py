@@ -119,6 +119,11 @@ class WindowLookup:
     max_chars: int
     chunk_vectors: Callable[[set[str]], dict[str, np.ndarray]] | None = None
 
+    @classmethod
+    def of(cls, gen) -> "WindowLookup":
+        """The stored vectors of an index generation (``store.Generation``)."""
+        return cls(gen.window_vectors_of_texts, gen.window_chars or 0, gen.cached_vectors)
+
 
 def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedder: Embedder,
                      windows: WindowLookup | None) -> np.ndarray:

@@ -124,10 +124,8 @@ class Index:
 
         def extractive() -> Answer:
             gen = self._generation()
-            windows = WindowLookup(gen.window_vectors_of_texts, int(gen.meta.get("window_chars") or 0),
-                                   gen.cached_vectors)
             return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score,
-                                   windows=windows)
+                                   windows=WindowLookup.of(gen))
 
         if not llm_url:
             return extractive()
@@ -148,8 +146,7 @@ class Index:
         return {"schema": 1, "index": str(self.path), "model": gen.model,
                 "documents": gen.document_count(), "chunks": gen.chunk_count(),
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
-                # Longest sentence window with a vector of its own; 0: windows off; None: built before windows.
-                "window_chars": int(gen.meta["window_chars"]) if "window_chars" in gen.meta else None,
+                "window_chars": gen.window_chars,
                 "stale": any(changes.values()), "changes": changes}
 
     def close(self) -> None:

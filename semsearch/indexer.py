@@ -106,10 +106,10 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
             and live.meta.get("max_tokens") == str(max_tokens)
         previous = live if same_chunking else None
         if windows is None:
-            windows = live is None or live.meta.get("window_chars") != "0"
+            windows = live is None or live.window_chars != 0
         window_chars = WINDOW_CHARS if windows else 0
         # Windows cut another way (or an index from before windows): their vectors are made again.
-        same_windows = live is not None and live.meta.get("window_chars") == str(window_chars)
+        same_windows = live is not None and live.window_chars == window_chars
         if not roots:
             raise IndexProblem(f"no corpus given and none recorded in {index_dir}")
         roots = check_roots(roots)

@@ -148,6 +148,11 @@ class Generation:
         return self.meta["model"]
 
     @property
+    def window_chars(self) -> int | None:
+        """Longest sentence window with a vector of its own; 0: built without; None: built before windows."""
+        return int(self.meta["window_chars"]) if "window_chars" in self.meta else None
+
+    @property
     def roots(self) -> list[str]:
         return json.loads(self.meta.get("roots", "[]"))
 
