@@ -27,6 +27,8 @@ from semsearch.evaluate import first_relevant_rank, is_relevant, metrics  # noqa
 QUESTION_SETS = {
     "dev": REPO.parent / "shared" / "dev_questions.jsonl",
     "seeds": REPO / "bench" / "questions" / "seeds_questions.jsonl",
+    # Written from the articles alone, by someone who saw neither the code nor the other sets.
+    "english": REPO / "bench" / "questions" / "english_heldout.jsonl",
 }
 
 

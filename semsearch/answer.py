@@ -24,6 +24,7 @@ from .chunk import sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, match_key
 from .search import Hit
+from .translate import translations
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds;
@@ -178,6 +179,8 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
         return Answer(no_answer=True, text="", hits=hits)
 
     q_grams = bigrams(question)
+    if term_counts is not None:  # an English question's words, in the corpus's Chinese
+        q_grams.update(*(bigrams(term) for term in translations(fold_text(question), term_counts)))
     s_grams = [bigrams(c[3]) for c in candidates]
     n = len(candidates)
     idf = {g: math.log(1 + n / (1 + sum(g in sg for sg in s_grams))) for g in q_grams}

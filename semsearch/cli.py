@@ -372,6 +372,10 @@ def model_install(force: bool = typer.Option(False, "--force", help="Convert aga
         err.print(f"error: cannot write the model: {exc}", markup=False)
         raise typer.Exit(3)
     _export_onnx(path, force=force)
+    with err.status("inverting CC-CEDICT for English questions..."):
+        from .translate import table_path
+
+        table_path()
     out.print(f"model ready in {path}", markup=False)
 
 

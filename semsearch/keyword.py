@@ -102,7 +102,7 @@ def query_terms(folded: str) -> list[str]:
     return list(seen)
 
 
-def fts_query(folded: str) -> str | None:
-    """An FTS5 MATCH expression: any of the query's terms, each quoted."""
-    quoted = [f'"{t}"' for t in query_terms(folded)]
+def fts_query(folded: str, extra_terms: list[str] = ()) -> str | None:
+    """An FTS5 MATCH expression: any of the query's terms (and ``extra_terms``), each quoted."""
+    quoted = [f'"{t}"' for t in dict.fromkeys([*query_terms(folded), *extra_terms])]
     return " OR ".join(quoted) if quoted else None

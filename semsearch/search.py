@@ -19,6 +19,7 @@ from . import store
 from .embed import Embedder
 from .keyword import fts_query
 from .normalize import fold_text
+from .translate import translations
 
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 50
@@ -32,6 +33,8 @@ MODES = ("hybrid", "dense", "keyword")
 NEAR_DUPLICATE = 0.8
 # Score a passage by its best sentence window too ("small to big"; see with_window_scores).
 USE_WINDOWS = True
+# English words of a question also look for their CC-CEDICT translations (translate.py).
+TRANSLATE = True
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is
 # encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
@@ -141,7 +144,8 @@ def with_window_scores(gen: store.Generation, query_vector, found: list[tuple[in
 
 
 def keyword_candidates(gen: store.Generation, query: str, n: int) -> list[tuple[int, float]]:
-    match = fts_query(fold_text(query))
+    folded = fold_text(query)
+    match = fts_query(folded, translations(folded, gen.term_document_counts) if TRANSLATE else [])
     return gen.keyword_candidates(match, n) if match else []
 
 

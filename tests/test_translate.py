@@ -1,0 +1,84 @@
+"""translate.py: English question words -> the corpus's Chinese terms, via inverted CC-CEDICT."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from semsearch import translate
+from semsearch.index import Index
+from semsearch.evaluate import is_relevant
+
+LINES = [
+    "# a comment line\n",
+    "發言 发言 [fa1 yan2] /to make a speech/statement/utterance/CL:個|个[ge4]/\n",
+    "講話 讲话 [jiang3 hua4] /a speech/to speak/to talk/\n",
+    "提交 提交 [ti2 jiao1] /to submit (a report etc)/to refer (a problem) to sb/\n",
+    "次 次 [ci4] /next in sequence/classifier for enumerated events: time/\n",
+    "甘肅 甘肃 [Gan1 su4] /Gansu province, abbr. 甘[Gan1]/\n",
+    "演說 演说 [yan3 shuo1] /speech/to deliver a speech/\n",
+    "假大空 假大空 [jia3 da4 kong1] /empty and insincere speech that is full of clichés and bland assertions/\n",
+    "俗語 俗语 [su2 yu3] /see 俗話|俗话[su2 hua4]/\n",
+]
+
+
+def test_a_gloss_maps_its_stemmed_words_to_the_headword_ranked_by_gloss_length():
+    table = translate.invert(LINES)
+    assert dict(map(tuple, table["speech"])) == {"讲话": 1, "演说": 1, "发言": 2}
+    assert dict(map(tuple, table["submit"])) == {"提交": 1}  # "(a report etc)" is dropped, not a word
+    assert "gansu" in table and ["甘肃", 2] in table["gansu"]
+
+
+def test_single_characters_long_glosses_and_cross_references_give_no_translation():
+    table = translate.invert(LINES)
+    assert all(head != "次" for heads in table.values() for head, _ in heads)  # not a keyword term
+    assert all(head != "假大空" for heads in table.values() for head, _ in heads)  # gloss of > 3 words
+    assert all(head != "俗语" for heads in table.values() for head, _ in heads)  # "see ..." only
+    assert "to" not in table and "a" not in table  # function words are not keys
+
+
+def test_translations_keep_only_terms_the_index_contains_best_rank_first():
+    in_corpus = {"发言": 5, "提交": 9, "讲话": 0}
+    terms = translate.translations("how many speeches did members submit",
+                                   lambda ts: {t: in_corpus.get(t, 0) for t in ts})
+    assert "发言" in terms and "提交" in terms
+    assert "讲话" not in terms  # a dictionary sense the corpus never uses
+    assert translate.translations("如何建设委员工作站", lambda ts: dict.fromkeys(ts, 1)) == []
+
+
+def test_translations_are_capped_per_english_word():
+    terms = translate.translations("time", lambda ts: dict.fromkeys(ts, 1))
+    assert 0 < len(terms) <= translate.PER_WORD
+
+
+def test_the_inverted_table_is_built_once_and_rebuilt_when_stale(tmp_path):
+    path = tmp_path / "table.sqlite"
+    translate.build_table(path)
+    built = path.stat().st_mtime_ns
+    assert translate.build_table(path).stat().st_mtime_ns == built  # a matching stamp: reused
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = 'old' WHERE key = 'stamp'")
+    translate.build_table(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone()[0] != "old"
+        assert db.execute("SELECT count(*) FROM glosses WHERE word = 'speech'").fetchone()[0] > 5
+
+
+@pytest.mark.slow
+def test_an_english_question_gets_keyword_hits_from_translated_terms(real_index, monkeypatch):
+    from semsearch import search
+
+    question = "During this year's provincial two sessions, how many speeches did sector-group members in Gansu submit?"
+    gold = "组织界别委员提交发言78篇"
+    index = Index.open(real_index)
+
+    def rank_of_gold() -> int | None:
+        hits = index.search(question, k=10, mode="keyword")
+        return next((h.rank for h in hits if is_relevant(h.text, (gold,))), None)
+
+    with_translation = rank_of_gold()
+    monkeypatch.setattr(search, "TRANSLATE", False)
+    without = rank_of_gold()
+    assert with_translation is not None and with_translation <= 3
+    assert without is None or without > with_translation
