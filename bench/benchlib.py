@@ -282,12 +282,18 @@ def _scale_md(r: dict) -> list[str]:
             lambda x, p=part: f"**{_f(x[p]['ratio_p50'], 2)}** ({_f(x[p]['ratio_p95'], 2)})")
         for stage, slabel in (("encode", "stage: query encode (ONNX Runtime, 1 thread)"), ("dense", "stage: FAISS search (50)"),
                               ("windows", "stage: window vectors of the 50 (SQLite; the dot products are in rest)"),
+                              ("translate", "stage: English words' translations (CC-CEDICT + document counts; median over all queries)"),
                               ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
                               ("keyword_fts", "stage: FTS5 BM25 query (50)"),
                               ("rows", "stage: chunk rows (SQLite)"),
                               ("rest", "stage: rest = call minus the stages above (checks, folding, fusion, de-dup; negative by the time the keyword lookup, on a second thread, overlapped the encoding)")):
-            row(slabel + ", p50 (p95) ms", "", lambda x, s_=stage, p=part: f"{_f(x[p]['stages_ms'][s_]['p50'], 2)} "
-                f"({_f(x[p]['stages_ms'][s_]['p95'], 2)})")
+            row(slabel + ", p50 (p95) ms", "", lambda x, s_=stage, p=part: "—" if s_ not in x[p]["stages_ms"] else
+                f"{_f(x[p]['stages_ms'][s_]['p50'], 2)} ({_f(x[p]['stages_ms'][s_]['p95'], 2)})")
+        row("queries with English words: how many; their translation stage p50 (p95) ms; their hybrid p50 (p95) ms", "",
+            lambda x, p=part: "—" if "english_queries" not in x[p] else
+            f"{x[p]['english_queries']['n']}; {_f(x[p]['english_queries']['translate_ms']['p50'], 2)} "
+            f"({_f(x[p]['english_queries']['translate_ms']['p95'], 2)}); {_f(x[p]['english_queries']['hybrid_ms']['p50'], 2)} "
+            f"({_f(x[p]['english_queries']['hybrid_ms']['p95'], 2)})")
         row("load average during run (1/5/15)", "", lambda x, p=part: ", ".join(map(str, x[p]["load"])))
     out.append("| ***index quality and memory*** | | " + " | ".join("" for _ in sizes) + " |")
     row("FAISS alone p50 (ms), k=50: semsearch's index / exact flat (1 thread)", "",
