@@ -151,6 +151,8 @@ def main() -> None:
         for mode, m in entry["modes"].items():
             a = m["all"]
             n = sum(k["n"] for k in m["by_kind"].values())
+            if n == 0:
+                continue  # a set of unanswerable questions only: its figures are in the answers table
             lines.append(f"| {name} | {mode} | {n} | {a['hit@1']:.3f} | {a['hit@5']:.3f} | {a['mrr@10']:.3f} | "
                          f"{', '.join(m['misses@5']) or '-'} |")
     lines += ["", "By kind (hybrid):", "", "| set | kind | n | hit@1 | hit@5 | MRR@10 |", "|---|---|---|---|---|---|"]
