@@ -131,18 +131,20 @@ def _check_fresh(idx, strict: bool) -> None:
     err.print(f"warning: {message}", markup=False)
 
 
-def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]]) -> Text:
+def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]], translated: tuple[str, ...] = ()) -> Text:
     from .highlight import term_spans
 
     text = Text(hit.text)
     for start, end in answer_spans:
         text.stylize("underline", start, end)
-    for start, end in term_spans(hit.text, query):
+    for start, end in term_spans(hit.text, query, translated):
         text.stylize("bold yellow", start, end)
     return text
 
 
-def _print_hits(hits, query: str, answer=None, explain: bool = False) -> None:
+def _print_hits(hits, query: str, answer=None, explain: bool = False, translated: tuple[str, ...] = ()) -> None:
+    if explain and translated:
+        out.print(Text(f"English words searched as: {' '.join(translated)}", style="magenta"))
     for hit in hits:
         header = Text()
         header.append(f"[{hit.rank}] ", style="bold cyan")
@@ -160,7 +162,7 @@ def _print_hits(hits, query: str, answer=None, explain: bool = False) -> None:
         if answer is not None:
             spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)
                      for s in answer.sentences if s.citation == hit.rank and s.char_start is not None]
-        body = _passage_text(hit, query, spans)
+        body = _passage_text(hit, query, spans, translated)
         body.pad_left(4)
         out.print(body)
         out.print()
@@ -216,7 +218,7 @@ def ask(
             out.print(line)
         out.print()
         out.print(Text("Sources", style="bold"))
-        _print_hits(answer.hits, question, answer, explain)
+        _print_hits(answer.hits, question, answer, explain, tuple(idx.translations(question)))
     if answer.no_answer:
         raise typer.Exit(1)
 
@@ -243,7 +245,7 @@ def search(
     elif not hits:
         out.print("No results.", markup=False)
     else:
-        _print_hits(hits, query, explain=explain)
+        _print_hits(hits, query, explain=explain, translated=tuple(idx.translations(query)))
     if not hits:
         raise typer.Exit(1)
 

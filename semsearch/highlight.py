@@ -27,12 +27,13 @@ def query_terms(query: str) -> set[str]:
     return terms
 
 
-def term_spans(passage: str, query: str) -> list[tuple[int, int]]:
-    """Merged, sorted source spans of ``passage`` that match a term of ``query``."""
+def term_spans(passage: str, query: str, extra_terms: tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """Merged, sorted source spans of ``passage`` that match a term of ``query`` or one of ``extra_terms``
+    (folded terms, such as an English question's translations)."""
     folded = fold(passage)
     haystack = folded.text.lower()
     spans = []
-    for term in query_terms(query):
+    for term in query_terms(query) | set(extra_terms):
         for m in re.finditer(re.escape(term), haystack):
             spans.append(folded.source_span(m.start(), m.end()))
     spans.sort()

@@ -107,6 +107,13 @@ class Index:
         gen, embedder = self._checked()
         return search(gen, embedder, query, k, mode)
 
+    def translations(self, query: str) -> list[str]:
+        """The Chinese terms that the English words of ``query`` add to its keyword search (translate.py)."""
+        from .normalize import fold_text
+        from .translate import translations
+
+        return translations(fold_text(_check_query(query)), self._generation().term_document_counts)
+
     def ask(self, question: str, k: int = 5, min_score: float | None = None,
             llm_url: str | None = None, llm_model: str | None = None, llm_timeout: float = 60.0) -> Answer:
         """Cited sentences that answer ``question``: extractive, or written by the LLM at ``llm_url``.

@@ -34,6 +34,15 @@ def test_help_never_imports_torch(argv):
     assert proc.stdout.strip().endswith("heavy: []"), proc.stdout[-300:] + proc.stderr
 
 
+def test_explain_shows_the_chinese_terms_an_english_question_searched_for(real_index):
+    proc = run("search", "How many speeches did the members submit?", "-k", "1", "--explain", index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("English words searched as:"))
+    assert "提交" in line.split() and "发言" in line.split()
+    chinese = run("search", "如何建设委员工作站?", "-k", "1", "--explain", index=real_index)
+    assert "English words searched as" not in chinese.stdout
+
+
 def test_ask_cites_the_1363_workstations_passage_first(real_index):
     proc = run("ask", "如何建设委员工作站?", "--json", index=real_index)
     assert proc.returncode == 0, proc.stderr

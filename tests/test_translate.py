@@ -82,3 +82,12 @@ def test_an_english_question_gets_keyword_hits_from_translated_terms(real_index,
     without = rank_of_gold()
     assert with_translation is not None and with_translation <= 3
     assert without is None or without > with_translation
+
+
+def test_translated_terms_are_highlighted_in_the_source_text_across_scripts():
+    from semsearch.highlight import term_spans
+
+    passage = "組織界別委員提交發言78篇。"
+    spans = term_spans(passage, "How many speeches were submitted?", ("提交", "发言"))
+    assert [passage[a:b] for a, b in spans] == ["提交發言"]
+    assert term_spans(passage, "How many speeches were submitted?") == []
