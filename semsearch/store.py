@@ -37,6 +37,7 @@ CURRENT = "CURRENT"
 DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
 _GEN = re.compile(r"^gen-(\d{6})$")
+TERM_COUNTS_KEPT = 200_000
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +117,7 @@ class Generation:
         self.path = path
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        self._term_counts: dict[str, int] = {}
         try:
             self.meta = dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
@@ -187,15 +189,28 @@ class Generation:
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
     def term_document_counts(self, terms: list[str]) -> dict[str, int]:
-        """How many chunks contain each keyword term (0 for terms the corpus never uses)."""
-        if not getattr(self._local, "vocab_ready", False):
-            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
-            self._local.vocab_ready = True
-        counts = dict.fromkeys(terms, 0)
-        if terms:
-            marks = ",".join("?" * len(terms))
-            counts.update(self.db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", terms))
-        return counts
+        """How many chunks contain each keyword term (0 for terms the corpus never uses).
+
+        A generation never changes, so counts are remembered: one question asks for the same
+        terms from search, the no-answer check and the answer (an English one for dozens of
+        translations), and counting a common term walks its whole posting list.
+        """
+        known = self._term_counts
+        missing = [t for t in dict.fromkeys(terms) if t not in known]
+        if missing:
+            if not getattr(self._local, "vocab_ready", False):
+                self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
+                self._local.vocab_ready = True
+            found = dict.fromkeys(missing, 0)
+            for start in range(0, len(missing), 500):
+                part = missing[start:start + 500]
+                marks = ",".join("?" * len(part))
+                found.update(self.db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", part))
+            if len(known) > TERM_COUNTS_KEPT:
+                known.clear()  # a long-running server meets ever new terms: start over rather than grow
+            known.update(found)
+            return {t: found[t] if t in found else known.get(t, 0) for t in terms}
+        return {t: known[t] for t in terms}
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

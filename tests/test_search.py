@@ -27,6 +27,19 @@ def test_near_duplicate_passages_are_shown_once(tmp_path, fake_embedder):
     assert len(hits) == 2
 
 
+def test_remembered_term_counts_agree_with_a_fresh_reading_of_the_same_generation(tmp_path, corpus, fake_embedder):
+    from semsearch import store
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    gen = idx._generation()
+    first = gen.term_document_counts(["委员", "政协", "不存在的词"])
+    mixed = gen.term_document_counts(["政协", "协商", "委员", "政协", "不存在的词"])  # some remembered, some new
+    fresh = store.Generation(gen.path).term_document_counts(["政协", "协商", "委员", "不存在的词"])
+    assert first["委员"] > 0 and first["不存在的词"] == 0
+    assert mixed == fresh and mixed["协商"] > 0
+
+
 def test_explain_reports_both_rankings_and_the_fused_score(tmp_path, corpus, fake_embedder):
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
