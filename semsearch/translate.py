@@ -29,16 +29,21 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
 PER_WORD = 6
+# A romanised name is read as characters only when the index holds at most this many readings of it.
+MAX_NAME_READINGS = 4
 
 _LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _ENTRY = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
 _HAN_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+_HAN_CHAR = re.compile(r"^[\u4e00-\u9fff]$")
+_READING = re.compile(r"^\S+ (\S) \[([a-zA-Z:]+)[1-5]\] /")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{3,}\b")
 # Senses that point elsewhere rather than translate.
 _REFERENCE_SENSES = ("cl:", "abbr", "variant", "see ", "surname", "old variant", "used in", "erhua", "also written")
 # Function words: in a gloss they carry no sense, in a question no topic.
@@ -94,6 +99,16 @@ def invert(lines: Iterable[str]) -> dict[str, list[list]]:
             for word, ranks in table.items()}
 
 
+def readings(lines: Iterable[str]) -> dict[str, list[str]]:
+    """Toneless pinyin syllable -> the Simplified characters read so, from CC-CEDICT's single-character entries."""
+    out: dict[str, dict[str, None]] = {}
+    for line in lines:
+        entry = _READING.match(line)
+        if entry and _HAN_CHAR.match(entry.group(1)):
+            out.setdefault(entry.group(2).lower().replace("u:", "v"), {}).setdefault(entry.group(1), None)
+    return {syllable: list(chars) for syllable, chars in out.items()}
+
+
 def build_table(path: Path) -> Path:
     """Write the inverted dictionary to SQLite at ``path`` unless it is there for the installed CC-CEDICT."""
     source = _cedict_path()
@@ -104,8 +119,9 @@ def build_table(path: Path) -> Path:
                 return path
     except sqlite3.Error:
         pass  # missing or stale: build it again
-    with gzip.open(source, "rt", encoding="utf-8") as lines:
-        inverted = invert(lines)
+    with gzip.open(source, "rt", encoding="utf-8") as file:
+        lines = file.readlines()
+    inverted, read_as = invert(lines), readings(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -115,6 +131,8 @@ def build_table(path: Path) -> Path:
         db.executemany("INSERT INTO glosses VALUES (?, ?, ?)",
                        ((word, head, rank) for word, heads in inverted.items() for head, rank in heads))
         db.execute("CREATE INDEX glosses_by_word ON glosses(word, rank)")
+        db.execute("CREATE TABLE readings (syllable TEXT PRIMARY KEY, chars TEXT NOT NULL)")
+        db.executemany("INSERT INTO readings VALUES (?, ?)", ((syl, "".join(chars)) for syl, chars in read_as.items()))
         db.execute("INSERT INTO meta VALUES ('stamp', ?)", (stamp,))
         db.commit()
     os.replace(partial, path)
@@ -157,17 +175,76 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     return {word: list(_heads_of_stem.get(s) or ()) for word, s in stems.items()}
 
 
+def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:
+    """Every way to read ``word`` as 2 to ``parts`` pinyin syllables."""
+    if not word:
+        return [[]]
+    if parts == 0:
+        return []
+    out = []
+    for end in range(1, min(6, len(word)) + 1):
+        if word[:end] in syllables:
+            out.extend([word[:end], *rest] for rest in _syllable_splits(word[end:], syllables, parts - 1))
+    return out
+
+
+def _chars_of(syllables: list[str]) -> dict[str, str]:
+    with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
+        if not syllables:
+            return dict(db.execute("SELECT syllable, '' FROM readings"))
+        marks = ",".join("?" * len(syllables))
+        return dict(db.execute(f"SELECT syllable, chars FROM readings WHERE syllable IN ({marks})", syllables))
+
+
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    return frozenset(_chars_of([]))
+
+
+def name_readings(word: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
+    """The character bigrams of the index that a romanised name (``Sanmeng`` -> 三猛) can be, when few.
+
+    Each reading of the word as 2 or 3 syllables is tried: first two characters that the
+    index holds as a bigram, then, for a third syllable, a bigram that continues one found.
+    A name that could be many things in this corpus is no evidence of any: then nothing.
+    """
+    found: list[str] = []
+    for split in _syllable_splits(word, _syllables()):
+        if len(split) < 2:
+            continue
+        chars = _chars_of(split)
+        if len(chars) < len(set(split)):
+            continue
+        pairs = [a + b for a in chars[split[0]] for b in chars[split[1]]]
+        counts = document_counts(pairs)
+        present = [p for p in pairs if counts[p]]
+        if len(split) == 3 and present:
+            tails = [p[1] + c for p in present for c in chars[split[2]]]
+            counts = document_counts(tails)
+            present = [p for p in present if any(counts[p[1] + c] for c in chars[split[2]])]
+            present += [t for t in tails if counts[t] and any(t[0] == p[1] for p in present)]
+        found.extend(present)
+    found = list(dict.fromkeys(found))
+    return found if 0 < len(found) <= MAX_NAME_READINGS else []
+
+
 def translations_by_word(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> dict[str, list[str]]:
     """Each English word of ``query`` -> its translations that the index contains, the corpus's most frequent first."""
     words = content_words(query)
     if not words:
         return {}
     offered = glosses(words)
-    present = document_counts(sorted({h for heads in offered.values() for h in heads}))
+    present = document_counts(sorted({h for heads in offered.values() for h in heads} | set(words)))
     # Ranks 1 and 2 alike, the corpus's most frequent first: the sense a corpus uses most is the
     # likeliest to be the one it means (held-out English hit@1 0.60 -> 0.65 against dictionary order).
-    return {word: sorted((h for h in heads if present.get(h, 0) > 0), key=lambda h: -present[h])[:PER_WORD]
-            for word, heads in offered.items()}
+    out = {word: sorted((h for h in heads if present.get(h, 0) > 0), key=lambda h: -present[h])[:PER_WORD]
+           for word, heads in offered.items()}
+    # A capitalised word that is no English word and no indexed pinyin (keyword.name_pinyin) may be a
+    # name the segmenter did not tag: read it as syllables.
+    for name in {m.lower() for m in _CAPITALISED.findall(query)}:
+        if name in out and not offered[name] and not present.get(name):
+            out[name] = name_readings(name, document_counts)
+    return out
 
 
 def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:

@@ -91,3 +91,27 @@ def test_translated_terms_are_highlighted_in_the_source_text_across_scripts():
     spans = term_spans(passage, "How many speeches were submitted?", ("提交", "发言"))
     assert [passage[a:b] for a, b in spans] == ["提交發言"]
     assert term_spans(passage, "How many speeches were submitted?") == []
+
+
+def test_single_character_entries_give_each_syllable_its_characters():
+    read_as = translate.readings(LINES + ["女 女 [nu:3] /female/woman/\n", "猛 猛 [meng3] /fierce/\n"])
+    assert read_as["ci"] == ["次"] and read_as["nv"] == ["女"] and read_as["meng"] == ["猛"]
+    assert "fayan" not in read_as  # two-character words are not readings of a syllable
+
+
+def test_a_word_is_split_into_every_sequence_of_two_or_three_syllables():
+    syllables = {"xi", "an", "xian", "san", "meng", "sa"}
+    assert sorted(translate._syllable_splits("xian", syllables)) == [["xi", "an"], ["xian"]]
+    assert translate._syllable_splits("sanmeng", syllables) == [["san", "meng"]]
+    assert translate._syllable_splits("python", syllables) == []
+
+
+def test_a_capitalised_name_the_index_lacks_as_pinyin_is_read_as_the_characters_it_holds():
+    in_corpus = {"三猛": 2, "资金": 5}
+    counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
+    by_word = translate.translations_by_word("How much funding went to Sanmeng township?", counts)
+    assert by_word["sanmeng"] == ["三猛"] and by_word["funding"] == ["资金"]
+    assert translate.translations_by_word("how much funding went to sanmeng township?", counts)["sanmeng"] == []
+    # A name that could be too many things in this corpus is evidence of none of them.
+    ambiguous = translate.name_readings("sanmeng", lambda ts: dict.fromkeys(ts, 1))
+    assert ambiguous == []
