@@ -195,8 +195,9 @@ class Generation:
         terms from search, the no-answer check and the answer (an English one for dozens of
         translations), and counting a common term walks its whole posting list.
         """
-        known = self._term_counts
-        missing = [t for t in dict.fromkeys(terms) if t not in known]
+        known = self._term_counts  # shared by threads: read each value once, never assume it stays
+        counts = {t: known.get(t) for t in terms}
+        missing = [t for t, n in counts.items() if n is None]
         if missing:
             if not getattr(self._local, "vocab_ready", False):
                 self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks_fts, row)")
@@ -206,11 +207,11 @@ class Generation:
                 part = missing[start:start + 500]
                 marks = ",".join("?" * len(part))
                 found.update(self.db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", part))
+            counts.update(found)
             if len(known) > TERM_COUNTS_KEPT:
                 known.clear()  # a long-running server meets ever new terms: start over rather than grow
             known.update(found)
-            return {t: found[t] if t in found else known.get(t, 0) for t in terms}
-        return {t: known[t] for t in terms}
+        return counts
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

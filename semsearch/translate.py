@@ -161,7 +161,8 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     """English word -> its translations of rank <= MAX_RANK, best rank first (dictionary order within a rank)."""
     stem = _stem()
     stems = {word: stem(word) for word in words}
-    missing = sorted({s for s in stems.values() if s not in _heads_of_stem})
+    heads = {s: _heads_of_stem.get(s) for s in stems.values()}  # shared by threads: read once
+    missing = sorted(s for s, found in heads.items() if found is None)
     if missing:
         found: dict[str, list[str]] = {}
         with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
@@ -169,10 +170,11 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
             for word_stem, head in db.execute(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) "
                                               "AND rank <= ? ORDER BY word, rank, rowid", (*missing, MAX_RANK)):
                 found.setdefault(word_stem, []).append(head)
+        heads.update({s: tuple(found.get(s, ())) for s in missing})
         if len(_heads_of_stem) > 50_000:
             _heads_of_stem.clear()  # words never seen in a dictionary can keep coming: stay bounded
-        _heads_of_stem.update({s: tuple(found.get(s, ())) for s in missing})
-    return {word: list(_heads_of_stem.get(s) or ()) for word, s in stems.items()}
+        _heads_of_stem.update({s: heads[s] for s in missing})
+    return {word: list(heads[s]) for word, s in stems.items()}
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:
