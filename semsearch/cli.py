@@ -144,7 +144,7 @@ def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]], translat
 
 def _print_hits(hits, query: str, answer=None, explain: bool = False, translated: tuple[str, ...] = ()) -> None:
     if explain and translated:
-        out.print(Text(f"English words searched as: {' '.join(translated)}", style="magenta"))
+        out.print(Text(f"Also searched as: {' '.join(translated)}", style="magenta"))
     for hit in hits:
         header = Text()
         header.append(f"[{hit.rank}] ", style="bold cyan")

@@ -102,6 +102,12 @@ def query_terms(folded: str) -> list[str]:
     return list(seen)
 
 
+def query_words(folded: str) -> list[str]:
+    """Distinct Chinese words (two or more characters) of a query, question words removed."""
+    return [w for w in dict.fromkeys(_words(folded))
+            if len(w) >= 2 and all(_CJK.match(ch) for ch in w) and w not in QUESTION_WORDS]
+
+
 def fts_query(folded: str, extra_terms: list[str] = ()) -> str | None:
     """An FTS5 MATCH expression: any of the query's terms (and ``extra_terms``), each quoted."""
     quoted = [f'"{t}"' for t in dict.fromkeys([*query_terms(folded), *extra_terms])]

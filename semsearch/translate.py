@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
 PER_WORD = 6
 # A romanised name is read as characters only when the index holds at most this many readings of it.
 MAX_NAME_READINGS = 4
+# Same-sense words (one shared one-word gloss) kept for a Chinese query word that the index never uses.
+SYNONYMS_PER_WORD = 3
 
 _LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -131,6 +133,7 @@ def build_table(path: Path) -> Path:
         db.executemany("INSERT INTO glosses VALUES (?, ?, ?)",
                        ((word, head, rank) for word, heads in inverted.items() for head, rank in heads))
         db.execute("CREATE INDEX glosses_by_word ON glosses(word, rank)")
+        db.execute("CREATE INDEX glosses_by_headword ON glosses(headword, rank)")
         db.execute("CREATE TABLE readings (syllable TEXT PRIMARY KEY, chars TEXT NOT NULL)")
         db.executemany("INSERT INTO readings VALUES (?, ?)", ((syl, "".join(chars)) for syl, chars in read_as.items()))
         db.execute("INSERT INTO meta VALUES ('stamp', ?)", (stamp,))
@@ -249,6 +252,39 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
     return out
 
 
+@lru_cache(maxsize=20_000)
+def _same_sense(headword: str) -> tuple[str, ...]:
+    """Headwords sharing a one-word gloss with ``headword`` (汇总 and 归拢 both gloss "to collect")."""
+    with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
+        stems = [row[0] for row in db.execute("SELECT word FROM glosses WHERE headword = ? AND rank = 1", (headword,))]
+        if not stems:
+            return ()
+        marks = ",".join("?" * len(stems))
+        return tuple(row[0] for row in db.execute(
+            f"SELECT DISTINCT headword FROM glosses WHERE word IN ({marks}) AND rank = 1 AND headword != ?",
+            (*stems, headword)))
+
+
+def synonyms_by_word(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> dict[str, list[str]]:
+    """Each Chinese word of ``query`` that the index never uses -> words of the same sense that it does use.
+
+    A reworded question says 归拢 where the text says 汇总: keyword search then has nothing
+    to match for that word. Words the index already holds are left alone.
+    """
+    from .keyword import query_words
+
+    words = query_words(query)
+    if not words:
+        return {}
+    absent = [w for w, n in document_counts(words).items() if n == 0]
+    offered = {w: _same_sense(w) for w in absent}
+    present = document_counts(sorted({h for heads in offered.values() for h in heads}))
+    return {w: sorted((h for h in heads if present[h] > 0), key=lambda h: -present[h])[:SYNONYMS_PER_WORD]
+            for w, heads in offered.items()}
+
+
 def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
-    """Chinese terms for the English words of ``query`` that the index contains (``document_counts`` > 0)."""
-    return list(dict.fromkeys(t for terms in translations_by_word(query, document_counts).values() for t in terms))
+    """The index's own words for the words of ``query`` it lacks: English words' translations and the
+    synonyms of Chinese words it never uses."""
+    by_word = translations_by_word(query, document_counts) | synonyms_by_word(query, document_counts)
+    return list(dict.fromkeys(t for terms in by_word.values() for t in terms))

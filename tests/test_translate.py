@@ -115,3 +115,13 @@ def test_a_capitalised_name_the_index_lacks_as_pinyin_is_read_as_the_characters_
     # A name that could be too many things in this corpus is evidence of none of them.
     ambiguous = translate.name_readings("sanmeng", lambda ts: dict.fromkeys(ts, 1))
     assert ambiguous == []
+
+
+def test_a_chinese_word_the_index_never_uses_is_searched_as_same_sense_words_it_does():
+    in_corpus = {"汇总": 4, "工作": 50, "情况": 30, "委员": 40}
+    counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
+    by_word = translate.synonyms_by_word("委员工作情况多久归拢一次", counts)
+    assert by_word["归拢"] == ["汇总"]
+    assert not {"委员", "工作", "情况"} & set(by_word)  # words the index holds are left alone
+    assert "汇总" in translate.translations("委员工作情况多久归拢一次", counts)
+    assert translate.synonyms_by_word("委员工作情况", counts) == {}  # nothing absent, nothing added
