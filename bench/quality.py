@@ -29,6 +29,8 @@ QUESTION_SETS = {
     "seeds": REPO / "bench" / "questions" / "seeds_questions.jsonl",
     # Written from the articles alone, by someone who saw neither the code nor the other sets.
     "english": REPO / "bench" / "questions" / "english_heldout.jsonl",
+    # Reworded Chinese questions, written the same way (no run of 4+ characters shared with the text).
+    "reworded": REPO / "bench" / "questions" / "reworded_heldout.jsonl",
     # Off-topic English questions: each should get "no answer".
     "offtopic-en": REPO / "bench" / "questions" / "offtopic_english.jsonl",
 }

@@ -621,8 +621,8 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         max_df = max(1, int(frac * n))
         df_t, fts_t, e2e_t, agree, kept_share, matches = [], [], [], [], [], []
 
-        def filtered(folded: str, max_df=max_df):
-            terms = query_terms(folded)
+        def filtered(folded: str, extra_terms=(), *, max_df=max_df):
+            terms = list(dict.fromkeys([*query_terms(folded), *extra_terms]))
             if not terms:
                 return None
             t = time.perf_counter()
@@ -648,7 +648,8 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
             fts_t.append(time.perf_counter() - t)
         full_fts = []
         for q in queries:
-            m = original(fold_text(q))
+            folded = fold_text(q)
+            m = original(folded, S.translations(folded, gen.term_document_counts) if S.TRANSLATE else [])
             if m:
                 t = time.perf_counter()
                 gen.keyword_candidates(m, 50)
