@@ -33,7 +33,8 @@ MODES = ("hybrid", "dense", "keyword")
 NEAR_DUPLICATE = 0.8
 # Score a passage by its best sentence window too ("small to big"; see with_window_scores).
 USE_WINDOWS = True
-# English words of a question also look for their CC-CEDICT translations (translate.py).
+# Words of a question the index lacks are also searched as words it has (translate.py: English
+# translations, romanised names, same-sense Chinese words).
 TRANSLATE = True
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is

