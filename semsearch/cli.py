@@ -374,10 +374,10 @@ def model_install(force: bool = typer.Option(False, "--force", help="Convert aga
         err.print(f"error: cannot write the model: {exc}", markup=False)
         raise typer.Exit(3)
     _export_onnx(path, force=force)
-    with err.status("inverting CC-CEDICT for English questions..."):
+    with err.status("inverting CC-CEDICT (English questions, names, rewordings)..."):
         from .translate import table_path
 
-        table_path()
+        table_path()  # on failure it warns: searching works without it
     out.print(f"model ready in {path}", markup=False)
 
 

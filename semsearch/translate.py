@@ -27,6 +27,7 @@ import gzip
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 import threading
 from contextlib import closing
@@ -152,15 +153,29 @@ _build_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def table_path() -> Path:
-    """The table beside the models, or in the temp folder when the models folder is read-only."""
+def table_path() -> Path | None:
+    """The table beside the models, else in the temp folder; None when neither can be written."""
     from .embed import models_dir
 
     with _build_lock:
-        try:
-            return build_table(models_dir() / CACHE_FILE)
-        except (OSError, sqlite3.Error):
-            return build_table(Path(tempfile.gettempdir()) / f"semsearch-{os.getuid()}" / CACHE_FILE)
+        for folder in (models_dir(), Path(tempfile.gettempdir()) / f"semsearch-{os.getuid()}"):
+            try:
+                return build_table(folder / CACHE_FILE)
+            except (OSError, sqlite3.Error) as exc:
+                problem = exc
+        # Searching still works, only without the dictionary's help: say so once, don't fail the query.
+        print(f"warning: cannot build the CC-CEDICT table ({problem}); questions get no dictionary help",
+              file=sys.stderr)
+        return None
+
+
+def _rows(sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of the inverted dictionary (none when it cannot be built)."""
+    path = table_path()
+    if path is None:
+        return []
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return db.execute(sql, params).fetchall()
 
 
 _heads_of_stem: dict[str, tuple[str, ...]] = {}
@@ -174,11 +189,10 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     missing = sorted(s for s, found in heads.items() if found is None)
     if missing:
         found: dict[str, list[str]] = {}
-        with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
-            marks = ",".join("?" * len(missing))
-            for word_stem, head in db.execute(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) "
-                                              "AND rank <= ? ORDER BY word, rank, rowid", (*missing, MAX_RANK)):
-                found.setdefault(word_stem, []).append(head)
+        marks = ",".join("?" * len(missing))
+        for word_stem, head in _rows(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) "
+                                     "AND rank <= ? ORDER BY word, rank, rowid", (*missing, MAX_RANK)):
+            found.setdefault(word_stem, []).append(head)
         heads.update({s: tuple(found.get(s, ())) for s in missing})
         if len(_heads_of_stem) > 50_000:
             _heads_of_stem.clear()  # words never seen in a dictionary can keep coming: stay bounded
@@ -200,11 +214,11 @@ def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[lis
 
 
 def _chars_of(syllables: list[str]) -> dict[str, str]:
-    with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
-        if not syllables:
-            return dict(db.execute("SELECT syllable, '' FROM readings"))
-        marks = ",".join("?" * len(syllables))
-        return dict(db.execute(f"SELECT syllable, chars FROM readings WHERE syllable IN ({marks})", syllables))
+    """Syllable -> the characters read so (every syllable, with no characters, when none are asked for)."""
+    if not syllables:
+        return dict(_rows("SELECT syllable, '' FROM readings"))
+    marks = ",".join("?" * len(syllables))
+    return dict(_rows(f"SELECT syllable, chars FROM readings WHERE syllable IN ({marks})", tuple(syllables)))
 
 
 @lru_cache(maxsize=1)
@@ -261,14 +275,13 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
 @lru_cache(maxsize=20_000)
 def _same_sense(headword: str) -> tuple[str, ...]:
     """Headwords sharing a one-word gloss with ``headword`` (汇总 and 归拢 both gloss "to collect")."""
-    with closing(sqlite3.connect(f"file:{table_path()}?mode=ro", uri=True)) as db:
-        stems = [row[0] for row in db.execute("SELECT word FROM glosses WHERE headword = ? AND rank = 1", (headword,))]
-        if not stems:
-            return ()
-        marks = ",".join("?" * len(stems))
-        return tuple(row[0] for row in db.execute(
-            f"SELECT DISTINCT headword FROM glosses WHERE word IN ({marks}) AND rank = 1 AND headword != ?",
-            (*stems, headword)))
+    stems = [row[0] for row in _rows("SELECT word FROM glosses WHERE headword = ? AND rank = 1", (headword,))]
+    if not stems:
+        return ()
+    marks = ",".join("?" * len(stems))
+    return tuple(row[0] for row in _rows(
+        f"SELECT DISTINCT headword FROM glosses WHERE word IN ({marks}) AND rank = 1 AND headword != ?",
+        (*stems, headword)))
 
 
 def synonyms_by_word(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> dict[str, list[str]]:

@@ -125,3 +125,18 @@ def test_a_chinese_word_the_index_never_uses_is_searched_as_same_sense_words_it_
     assert not {"委员", "工作", "情况"} & set(by_word)  # words the index holds are left alone
     assert "汇总" in translate.translations("委员工作情况多久归拢一次", counts)
     assert translate.synonyms_by_word("委员工作情况", counts) == {}  # nothing absent, nothing added
+
+
+def test_without_a_writable_folder_for_the_dictionary_questions_still_work_without_its_help(monkeypatch, capsys):
+    monkeypatch.setattr(translate, "build_table", lambda path: (_ for _ in ()).throw(OSError("read-only")))
+    translate.table_path.cache_clear()
+    translate._same_sense.cache_clear()
+    monkeypatch.setattr(translate, "_heads_of_stem", {})
+    try:
+        counts = lambda ts: dict.fromkeys(ts, 1)  # noqa: E731
+        assert translate.translations("How many speeches did members submit?", counts) == []
+        assert translate.synonyms_by_word("归拢工作", lambda ts: dict.fromkeys(ts, 0)) == {"归拢": [], "工作": []}
+        assert "cannot build the CC-CEDICT table" in capsys.readouterr().err
+    finally:
+        translate.table_path.cache_clear()
+        translate._same_sense.cache_clear()
