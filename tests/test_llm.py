@@ -342,6 +342,9 @@ class StubIndex:
     def changes(self):
         return {"new": [], "changed": [], "deleted": []}
 
+    def translations(self, query):
+        return []  # the hand-made hits need no dictionary words
+
     def ask(self, question, k=5, min_score=None, llm_url=None, llm_model=None, llm_timeout=60.0):
         return llm_answer(question, make_hits(), llm_url, model=llm_model, timeout=llm_timeout,
                           fallback=extractive_fallback)
