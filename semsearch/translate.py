@@ -45,6 +45,8 @@ PER_WORD = 6
 MAX_NAME_READINGS = 4
 # Same-sense words (one shared one-word gloss) kept for a Chinese query word that the index never uses.
 SYNONYMS_PER_WORD = 3
+# At most this many postings in all for the words a question gains (a large index's common words cost most).
+MAX_DICTIONARY_POSTINGS = 20_000
 
 _LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -306,4 +308,14 @@ def translations(query: str, document_counts: Callable[[list[str]], dict[str, in
     """The index's own words for the words of ``query`` it lacks: English words' translations and the
     synonyms of Chinese words it never uses."""
     by_word = translations_by_word(query, document_counts) | synonyms_by_word(query, document_counts)
-    return list(dict.fromkeys(t for terms in by_word.values() for t in terms))
+    terms = list(dict.fromkeys(t for found in by_word.values() for t in found))
+    # BM25 costs about 2 µs per posting (bench/scale.py at 1M chunks): the commonest dictionary words,
+    # which also weigh least, go first when together they would exceed the budget.
+    counts = document_counts(terms)
+    kept, postings = set(), 0
+    for term in sorted(terms, key=lambda t: counts[t]):
+        postings += counts[term]
+        if postings > MAX_DICTIONARY_POSTINGS:
+            break
+        kept.add(term)
+    return [t for t in terms if t in kept]

@@ -140,3 +140,11 @@ def test_without_a_writable_folder_for_the_dictionary_questions_still_work_witho
     finally:
         translate.table_path.cache_clear()
         translate._same_sense.cache_clear()
+
+
+def test_the_commonest_dictionary_words_are_dropped_first_when_their_postings_exceed_the_budget(monkeypatch):
+    monkeypatch.setattr(translate, "MAX_DICTIONARY_POSTINGS", 100)
+    in_corpus = {"发言": 5, "提交": 90, "委员": 60}
+    counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
+    terms = translate.translations("How many speeches did members submit?", counts)
+    assert "发言" in terms and "委员" in terms and "提交" not in terms  # 5 + 60 fit, + 90 would not
