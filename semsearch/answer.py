@@ -194,7 +194,7 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
         return Answer(no_answer=True, text="", hits=hits)
 
     q_grams = bigrams(question)
-    if term_counts is not None:  # an English question's words, in the corpus's Chinese
+    if term_counts is not None:  # the question's words the corpus lacks, in the corpus's own words
         q_grams.update(*(bigrams(term) for term in translations(fold_text(question), term_counts)))
     s_grams = [bigrams(c[3]) for c in candidates]
     n = len(candidates)

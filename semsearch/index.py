@@ -108,7 +108,8 @@ class Index:
         return search(gen, embedder, query, k, mode)
 
     def translations(self, query: str) -> list[str]:
-        """The Chinese terms that the English words of ``query`` add to its keyword search (translate.py)."""
+        """The words of the index that ``query`` is also searched as: translations of its English words,
+        readings of romanised names, same-sense words for Chinese words the index lacks (translate.py)."""
         from .normalize import fold_text
         from .translate import translations
 
