@@ -1,52 +1,104 @@
-"""Passage-encoding speed of the int8 copy (`reindex --int8`) against the float model, same process.
+"""The int8 passage graph against the float one: speed, closeness, and retrieval, same process.
 
-    .venv/bin/python bench/int8.py [N]
+    .venv/bin/python bench/int8.py [--n 2000] [--queries 500]
 
-Embeds N real passages from bench/corpus.py (default 300, folded as semsearch folds them) with the
-float encoder (``encode_passages(exact=True)``: the ONNX graph on all cores, or sentence-transformers where
-there is no export) and with the int8 graph (``onnx/encoder-int8.onnx``, used under SEMSEARCH_INT8=1),
-after a warm-up of each, alternating float/int8/float to expose drift; reports
-texts/s, the speed-up and the cosine between the two sets of vectors. Writes bench/results/int8.json.
+Passages: N real passages from bench/corpus.py (seed 3), folded as semsearch folds them,
+cut at 600 characters. Each graph embeds all of them on both cores (``OnnxEncoder``, as
+``reindex`` does, after a warm-up); the float graph runs first and last, so drift shows.
+Graphs: the float export, the shipped int8 graph (``onnx/encoder-int8.onnx``: int8 weights
+except the feed-forward outputs) and, for comparison, every MatMul quantised (the recipe
+shipped before, rebuilt here in a temporary folder).
+
+Retrieval: Q passages picked at random; the query is one clause of each (benchlib.phrase_of),
+encoded by the float query path (as shipped); dense hit@1 / hit@5 / MRR@10 of the source
+passage among the N, and how much of each graph's top 5 the float graph's top 5 shares.
+Writes bench/results/int8.json.
 """
 
-import json
-import os
+from __future__ import annotations
+
+import argparse
+import logging
+import random
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+import numpy as np
 
-from corpus import passages  # noqa: E402
+import benchlib as B
+from corpus import passages
 
-from semsearch.embed import Embedder  # noqa: E402
-from semsearch.normalize import fold_text  # noqa: E402
+from semsearch.normalize import fold_text
+from semsearch.onnxencoder import GRAPH, INT8_GRAPH, ONNX_DIRNAME, OnnxEncoder
+
+MODEL_DIR = B.REPO / "models" / "multilingual-e5-small"
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    texts = [fold_text(t)[:600] for t in passages(n)]
-    os.environ["SEMSEARCH_INT8"] = "1"
-    embedder = Embedder()
-    runs = []
-    for label in ("float", "int8", "float"):
-        exact = label == "float"
-        embedder.encode_passages(texts[:32], exact=exact)  # warm-up
+def _quantise_every_matmul(out: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(MODEL_DIR / ONNX_DIRNAME / GRAPH), str(out), weight_type=QuantType.QInt8,
+                         per_channel=True)
+    return out
+
+
+def _ranks(query_vectors: np.ndarray, passage_vectors: np.ndarray, targets: list[int]) -> tuple[list, np.ndarray]:
+    top = np.argsort(-(query_vectors @ passage_vectors.T), axis=1)[:, :10]
+    ranks = [next((r + 1 for r, j in enumerate(row) if j == t), None) for row, t in zip(top, targets)]
+    return ranks, top
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--queries", type=int, default=500)
+    args = ap.parse_args(argv)
+    texts = [fold_text(t)[:600] for t in passages(args.n, seed=3)]
+    rng = random.Random(7)
+    targets = rng.sample(range(len(texts)), args.queries)
+    queries = [B.phrase_of(texts[i], rng) for i in targets]
+    query_vectors = OnnxEncoder(MODEL_DIR, threads=1).encode(queries, "query: ")
+
+    scratch = Path(tempfile.mkdtemp(prefix="semsearch-int8-"))
+    graphs = [("float", MODEL_DIR / ONNX_DIRNAME / GRAPH),
+              ("int8 as shipped (feed-forward outputs float)", MODEL_DIR / ONNX_DIRNAME / INT8_GRAPH),
+              ("int8, every MatMul (the earlier recipe)", _quantise_every_matmul(scratch / "all.onnx")),
+              ("float (again)", MODEL_DIR / ONNX_DIRNAME / GRAPH)]
+    result = B.header(False) | {"passages": len(texts), "queries": len(queries), "graphs": []}
+    reference = reference_top = None
+    for label, graph in graphs:
+        encoder = OnnxEncoder(MODEL_DIR, threads=2)
+        encoder.graph = graph
+        encoder.encode(texts[:16], "passage: ")  # warm-up
         started = time.perf_counter()
-        vectors = embedder.encode_passages(texts, exact=exact)
-        runs.append((label, time.perf_counter() - started, vectors))
-    float_s = (runs[0][1] + runs[2][1]) / 2
-    int8_s = runs[1][1]
-    cos = (runs[0][2] * runs[1][2]).sum(axis=1)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "load": os.getloadavg(), "passages": n,
-              "float_texts_per_s": [round(n / r[1], 1) for r in runs if r[0] == "float"],
-              "int8_texts_per_s": round(n / int8_s, 1), "speedup": round(float_s / int8_s, 2),
-              "cosine_int8_vs_float": {"min": round(float(cos.min()), 4), "mean": round(float(cos.mean()), 4)}}
-    out = REPO / "bench" / "results" / "int8.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result))
+        vectors = encoder.encode(texts, "passage: ")
+        seconds = time.perf_counter() - started
+        ranks, top = _ranks(query_vectors, vectors, targets)
+        if reference is None:
+            reference, reference_top = vectors, top
+        cosines = (vectors * reference).sum(axis=1)
+        row = {"graph": label, "passages_per_s": round(len(texts) / seconds, 1),
+               "cosine_to_float": {"min": round(float(cosines.min()), 4), "mean": round(float(cosines.mean()), 5)},
+               "hit@1": round(float(np.mean([r == 1 for r in ranks])), 4),
+               "hit@5": round(float(np.mean([r is not None and r <= 5 for r in ranks])), 4),
+               "mrr@10": round(float(np.mean([1 / r if r else 0 for r in ranks])), 4),
+               "top5_shared_with_float": round(float(np.mean(
+                   [len(set(a[:5]) & set(b[:5])) / 5 for a, b in zip(top, reference_top)])), 4)}
+        result["graphs"].append(row)
+        print(row, file=sys.stderr, flush=True)
+    floats = [g["passages_per_s"] for g in result["graphs"] if g["graph"].startswith("float")]
+    for g in result["graphs"]:
+        g["speed_vs_float"] = round(g["passages_per_s"] / (sum(floats) / len(floats)), 2)
+    result["load_end"] = B.load()
+    B.write_result("int8", result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -134,16 +134,24 @@ class Embedder:
                                                        int8=int8)
         return self._passage_encoders[int8]
 
+    @cached_property
+    def _has_int8_export(self) -> bool:
+        from .onnxencoder import has_current_int8
+
+        return has_current_int8(self.load_path)
+
     def passage_precision(self) -> str:
         """"int8" when passages are embedded by the quantised graph, else "float32" (no model load).
 
-        ORT's dynamic int8 copy (int8 weights per output channel) embeds passages
-        about twice as fast as the float graph, with vectors at cosine ~0.997 to the float
-        ones; it is opt-in (``reindex --int8`` or SEMSEARCH_INT8=1) because it changes
-        rankings a little (bench/RESULTS.md, int8 rows), and only where the export exists.
+        The int8 graph (onnxencoder: int8 weights except the feed-forward outputs) embeds
+        passages about 1.6x as fast as the float graph, with vectors at cosine ~0.999 to
+        the float ones and the same retrieval figures within measurement noise
+        (bench/results/int8.json, quality-float.md), so it is the default wherever the
+        export holds it; ``reindex --float`` or SEMSEARCH_INT8=0 embeds with the float graph.
+        Queries are always encoded in float.
         """
-        wanted = os.environ.get("SEMSEARCH_INT8", "0") == "1"
-        return "int8" if wanted and self._has_onnx_export else "float32"
+        wanted = os.environ.get("SEMSEARCH_INT8", "1") != "0"
+        return "int8" if wanted and self._has_int8_export else "float32"
 
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                         exact: bool = False) -> np.ndarray:

@@ -154,7 +154,7 @@ class Index:
         return {"schema": 1, "index": str(self.path), "model": gen.model,
                 "documents": gen.document_count(), "chunks": gen.chunk_count(),
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
-                "window_chars": gen.window_chars,
+                "window_chars": gen.window_chars, "passage_vectors": gen.meta.get("passage_vectors", "float32"),
                 "stale": any(changes.values()), "changes": changes}
 
     def close(self) -> None:

@@ -116,6 +116,8 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         report = ReindexReport(index=str(index_dir), model=embedder.model_id)
         old_docs = live.documents() if live else {}
         precision = getattr(embedder, "passage_precision", lambda: "float32")()
+        if live is not None and live.meta.get("passage_vectors", "float32") != precision:
+            precision = "mixed"  # carried-over vectors were embedded by the other graph; --rebuild unifies them
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
                 "window_chars": str(window_chars),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
