@@ -506,7 +506,7 @@ def _ann_md(r: dict) -> list[str]:
 def _int8_md(r: dict) -> list[str]:
     out = ["## The int8 passage graph (bench/int8.py)", "", _run_line(r), "",
            f"{r['passages']:,} real passages (bench/corpus.py, seed 3) embedded by each graph on both cores; "
-           f"{r['queries']} of them found again from one clause each (float query vectors, dense only).", "",
+           f"{r['queries']} of them found again from one clause each (float query vectors unless the row says otherwise; dense only).", "",
            "| graph | passages/s | speed ÷ float | cosine to float min / mean | hit@1 | hit@5 | MRR@10 | top 5 shared with float |",
            "|---|---|---|---|---|---|---|---|"]
     for g in r["graphs"]:
@@ -514,6 +514,10 @@ def _int8_md(r: dict) -> list[str]:
         out.append(f"| {g['graph']} | {g['passages_per_s']:.1f} | {g['speed_vs_float']:.2f} | {c['min']:.4f} / "
                    f"{c['mean']:.5f} | {g['hit@1']:.3f} | {g['hit@5']:.3f} | {g['mrr@10']:.3f} | "
                    f"{g['top5_shared_with_float']:.3f} |")
+    q = r.get("query_encode_ms_one_thread")
+    if q:
+        out += ["", "Encoding one question on one thread, p50 / p95 ms: " + "; ".join(
+            f"{name} " + ", then ".join(f"{m['p50']:.2f} / {m['p95']:.2f}" for m in runs) for name, runs in q.items()) + "."]
     return out + [""]
 
 

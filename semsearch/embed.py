@@ -144,7 +144,7 @@ class Embedder:
         """"int8" when passages are embedded by the quantised graph, else "float32" (no model load).
 
         The int8 graph (onnxencoder: int8 weights except the feed-forward outputs) embeds
-        passages about 1.6x as fast as the float graph, with vectors at cosine ~0.999 to
+        passages about 1.5x as fast as the float graph, with vectors at cosine ~0.999 to
         the float ones and the same retrieval figures within measurement noise
         (bench/results/int8.json, quality-float.md), so it is the default wherever the
         export holds it; ``reindex --float`` or SEMSEARCH_INT8=0 embeds with the float graph.

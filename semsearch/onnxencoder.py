@@ -14,8 +14,8 @@ tests/test_onnxencoder.py), so an index stays searchable by either path.
 channel) that embeds passages by default: every weight matrix is int8 except the
 feed-forward output layers, whose inputs (GELU outputs, heavy-tailed) lose most
 under 8-bit activations. Keeping those 12 in float costs about a third of the
-speed-up (1.6x the float graph instead of 2.2x) and cuts the error to a quarter
-(cosine to float 0.9992 mean instead of 0.997; bench/int8.py). Queries always
+speed-up (1.5-1.7x the float graph instead of 1.9-2.1x) and cuts the error to a
+quarter (cosine to float 0.9992 mean instead of 0.997; bench/int8.py). Queries always
 run the float graph.
 
 The export needs torch, transformers and onnx (present at install time); running
