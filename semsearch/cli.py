@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -347,6 +348,8 @@ def serve(
         idx.close()
     except SemsearchError as exc:
         _fail(exc)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     import uvicorn
 
     from .server import create_app
@@ -415,6 +418,12 @@ def model_export(path: Path = typer.Argument(..., help="A BERT sentence-transfor
 
 
 def _run(entry) -> None:
+    # Output piped into a reader that stops early (`ask ... | head -3`) ends the process as
+    # other Unix tools end, by SIGPIPE (shell status 141), instead of Click's exit 1, which
+    # means "no answer" here. `serve` puts Python's SIG_IGN back: a client hanging up must
+    # not stop the server.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         try:
             entry(standalone_mode=True)

@@ -63,30 +63,30 @@ def _source_signature(folder: Path) -> dict:
     return {"safetensors_size": stat.st_size, "safetensors_mtime_ns": stat.st_mtime_ns}
 
 
-def has_valid_export(folder: str | Path) -> bool:
-    """True when ``folder`` holds a checked export made from its current weights, and ORT is installed."""
-    folder = Path(folder)
+def _valid_stamp(folder: Path) -> dict | None:
+    """The export's stamp when it was made from the folder's current weights and ORT is installed."""
     try:
         stamp = json.loads((folder / ONNX_DIRNAME / STAMP).read_text(encoding="utf-8"))
         signature = _source_signature(folder)
     except (OSError, ValueError):
-        return False
-    return (all(stamp.get(key) == value for key, value in signature.items())
+        return None
+    if (all(stamp.get(key) == value for key, value in signature.items())
             and (folder / ONNX_DIRNAME / GRAPH).is_file()
-            and importlib.util.find_spec("onnxruntime") is not None)
+            and importlib.util.find_spec("onnxruntime") is not None):
+        return stamp
+    return None
+
+
+def has_valid_export(folder: str | Path) -> bool:
+    """True when ``folder`` holds a checked export made from its current weights, and ORT is installed."""
+    return _valid_stamp(Path(folder)) is not None
 
 
 def has_current_int8(folder: str | Path) -> bool:
     """True when ``folder``'s export also holds an int8 graph of today's recipe that passed its check."""
-    folder = Path(folder)
-    if not has_valid_export(folder):
-        return False
-    try:
-        stamp = json.loads((folder / ONNX_DIRNAME / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return stamp.get("int8_recipe") == INT8_RECIPE and stamp.get("int8_checked") is True \
-        and (folder / ONNX_DIRNAME / INT8_GRAPH).is_file()
+    stamp = _valid_stamp(Path(folder))
+    return stamp is not None and stamp.get("int8_recipe") == INT8_RECIPE and stamp.get("int8_checked") is True \
+        and (Path(folder) / ONNX_DIRNAME / INT8_GRAPH).is_file()
 
 
 def _ffn_output_matmuls(graph_path: Path) -> list[str]:

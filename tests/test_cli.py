@@ -49,6 +49,19 @@ def test_ask_cites_the_1363_workstations_passage_first(real_index):
     check_workstation_answer(json.loads(proc.stdout))
 
 
+def test_output_into_a_closed_pipe_ends_by_sigpipe_not_with_the_no_answer_code(real_index):
+    import signal
+
+    # The reader is gone before anything is written, as with `ask ... | head -0`.
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch", "ask", "如何建设委员工作站?"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "SEMSEARCH_INDEX": str(real_index)})
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGPIPE, (proc.returncode, stderr[-300:])
+    assert b"Traceback" not in stderr
+
+
 def test_ask_prints_answer_and_citations_for_people(real_index):
     proc = run("ask", "如何建设委员工作站?", index=real_index)
     assert proc.returncode == 0, proc.stderr

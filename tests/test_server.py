@@ -282,6 +282,32 @@ def test_unknown_paths_and_methods_are_json_errors(client):
 
 # -- a reindex by another process -----------------------------------------------------
 
+def test_a_log_reader_that_goes_away_does_not_stop_the_server(real_index):
+    # `semsearch serve 2>&1 | tee log`, then tee ends: the next log line meets a closed pipe.
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch", "serve", "--index", str(real_index),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                if httpx.get(url + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        proc.stdout.close()
+        for _ in range(3):  # each request writes an access-log line into the closed pipe
+            assert httpx.post(url + "/search", json={"query": "委员工作站"}, timeout=60).status_code == 200
+        time.sleep(0.5)
+        assert proc.poll() is None, f"server exited with {proc.returncode}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
 def test_a_reindex_by_another_process_is_served_without_restart(server, client):
     before = client.post("/search", json={"query": UNIQUE_SENTENCE, "top_k": 3}).json()
     assert all(r["source"]["path"] != NEW_FILE for r in before["results"])
