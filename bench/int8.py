@@ -5,7 +5,7 @@
 Passages: N real passages from bench/corpus.py (seed 3), folded as semsearch folds them,
 cut at 600 characters. Each graph embeds all of them on both cores (``OnnxEncoder``, as
 ``reindex`` does, after a warm-up); the float graph runs first and last, so drift shows.
-Graphs: the float export, the shipped int8 graph (``onnx/encoder-int8.onnx``: int8 weights
+Graphs: the float export (the default), the int8 graph of ``reindex --int8`` (``onnx/encoder-int8.onnx``: int8 weights
 except the feed-forward outputs) and, for comparison, every MatMul quantised (the recipe
 shipped before, rebuilt here in a temporary folder).
 
@@ -13,7 +13,7 @@ Question encoding: the Q questions one by one on one thread (as ``ask`` and ``se
 int8, float again: p50 / p95 ms.
 
 Retrieval: Q passages picked at random; the query is one clause of each (benchlib.phrase_of),
-encoded by the float query path (as shipped) and, for the shipped int8 graph, also by that graph; dense hit@1 / hit@5 / MRR@10 of the source
+encoded by the float query path (as shipped) and, for the `--int8` graph, also by that graph; dense hit@1 / hit@5 / MRR@10 of the source
 passage among the N, and how much of each graph's top 5 the float graph's top 5 shares.
 Writes bench/results/int8.json.
 """
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="semsearch-int8-"))
     graphs = [("float", MODEL_DIR / ONNX_DIRNAME / GRAPH),
-              ("int8 as shipped (feed-forward outputs float)", MODEL_DIR / ONNX_DIRNAME / INT8_GRAPH),
+              ("int8 `--int8` (feed-forward outputs float)", MODEL_DIR / ONNX_DIRNAME / INT8_GRAPH),
               ("int8, every MatMul (the earlier recipe)", _quantise_every_matmul(scratch / "all.onnx")),
               ("float (again)", MODEL_DIR / ONNX_DIRNAME / GRAPH)]
     result = B.header(False) | {"passages": len(texts), "queries": len(queries), "graphs": [],

@@ -105,17 +105,16 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=REPO / "bench" / ".cache" / "quality-index")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
-    parser.add_argument("--float", action="store_true", dest="float_passages",
-                        help="embed passages with the float graph instead of the default int8 one "
-                             "(results to quality-float.*)")
+    parser.add_argument("--int8", action="store_true",
+                        help="embed passages with the int8 graph (reindex --int8; results to quality-int8.*)")
     args = parser.parse_args()
     suffix = ""
-    if args.float_passages:
+    if args.int8:
         import os
 
-        os.environ["SEMSEARCH_INT8"] = "0"
-        args.index = args.index.with_name(args.index.name + "-float")
-        suffix = "-float"
+        os.environ["SEMSEARCH_INT8"] = "1"
+        args.index = args.index.with_name(args.index.name + "-int8")
+        suffix = "-int8"
 
     index = Index.open(args.index)
     started = time.perf_counter()
@@ -150,7 +149,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Retrieval quality ({results['date']}, model {results['model']}"
-             f", passages embedded by the {'float' if args.float_passages else 'int8'} graph)", "",
+             f", passages embedded by the {'int8' if args.int8 else 'float'} graph)", "",
              "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
     for name, entry in results["sets"].items():
         for mode, m in entry["modes"].items():
