@@ -266,6 +266,9 @@ def reindex(
         idx = _open(index, model)
         if not paths and not idx.exists():
             paths = [default_corpus()]
+        if int8 and idx.embedder().passage_precision() != "int8":
+            err.print("warning: this model has no int8 graph of the current recipe (semsearch model install, or "
+                      "model export PATH, makes one); embedding in float", markup=False)
         with RichProgress(quiet=False) as progress:
             report = idx.reindex_report(paths or None, rebuild=rebuild, progress=progress.hooks(), windows=windows)
     except SemsearchError as exc:
@@ -420,8 +423,8 @@ def model_export(path: Path = typer.Argument(..., help="A BERT sentence-transfor
 def _run(entry) -> None:
     # Output piped into a reader that stops early (`ask ... | head -3`) ends the process as
     # other Unix tools end, by SIGPIPE (shell status 141), instead of Click's exit 1, which
-    # means "no answer" here. `serve` puts Python's SIG_IGN back: a client hanging up must
-    # not stop the server.
+    # means "no answer" here. `serve` puts Python's SIG_IGN back: a log reader or client
+    # that goes away must not stop the server.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:

@@ -167,3 +167,25 @@ def test_preloading_in_the_background_gives_the_same_query_vector():
     vector = preloaded.encode_query("如何建设委员工作站?")
     assert not any(thread.is_alive() for thread in preloaded._preloads)
     assert float(vector @ Embedder().encode_query("如何建设委员工作站?")) >= 0.99999
+
+
+def test_reindex_int8_without_an_int8_graph_warns_and_embeds_in_float(tmp_path):
+    import subprocess
+    import sys
+
+    folder = _folder_copy(tmp_path, with_onnx=True)
+    stamp_path = folder / "onnx" / onnxencoder.STAMP
+    stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    stamp["int8_recipe"] = "an older recipe"
+    stamp_path.write_text(json.dumps(stamp), encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("委员工作站的建设情况。", encoding="utf-8")
+    index = tmp_path / "index"
+    cmd = [sys.executable, "-m", "semsearch"]
+    proc = subprocess.run([*cmd, "reindex", str(corpus), "--int8", "--model", str(folder), "--index", str(index)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "no int8 graph" in proc.stderr
+    status = subprocess.run([*cmd, "status", "--json", "--index", str(index)], capture_output=True, text=True)
+    assert json.loads(status.stdout)["passage_vectors"] == "float32"
