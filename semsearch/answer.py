@@ -5,7 +5,9 @@ sentence of the top passages is scored by meaning (cosine between the question
 and the sentence, or the stored vector of the sentence window that holds it) and
 by wording (the share of the question's character
 bigrams, weighted by rarity among the candidates, that the sentence contains),
-with a small preference for higher-ranked passages. The best sentence is
+with a small preference for higher-ranked passages. A question that asks for a
+number ("多少件", "how many") prefers sentences that state one, most of all with
+the measure word it asked for (件). The best sentence is
 always kept; up to two more are kept when they score close to it. Sentences
 are quoted exactly from the source, so their citations stay exact.
 """
@@ -39,6 +41,19 @@ MAX_SENTENCES = 3
 DENSE_SHORTLIST = 16
 CLOSE_TO_BEST = 0.85
 _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
+# Answer types. Measure words that count things, and those that count time: "2021年" states no
+# count of anything unless the question asks how many years.
+_COUNTERS = "个件次名人项场间篇期家位条份元所座处户批支届本册类种倍%％"
+_TIME_UNITS = "年月天日周岁"
+_ASKS_COUNT = re.compile(rf"(?:多少|几)(?P<unit>人次|场次|[{_COUNTERS}{_TIME_UNITS}])?|\bhow (?:many|much)\b"
+                         r"|\bwhat (?:number|percentage|share)\b|占比|比例")
+# 几 also means "several" (防止几个委员会同时下去): beside another question word it asks for no number.
+_OTHER_QUESTION_WORD = re.compile(r"怎样|怎么|如何|为什么|为何|什么|哪|谁")
+# A number with its measure word, or bare Arabic digits ("近3000群众"); Chinese numerals only with a measure word.
+_QUANTITY = re.compile(rf"(?P<digits>\d+(?:\.\d+)?)?(?(digits)|[一二两三四五六七八九十百千]+)(?:余|多)?(?:万|亿)?(?:余|多)?"
+                       rf"(?P<unit>人次|场次|[{_COUNTERS}{_TIME_UNITS}])?")
+QUANTITY_BONUS = 0.1  # a sentence that states a number, for a question that asks for one
+SAME_UNIT_BONUS = 0.05  # ... counted in the measure word the question used
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,29 @@ def bigrams(text: str) -> set[str]:
     grams = {a + b for a, b in zip(units, units[1:]) if len(a) == 1 and len(b) == 1}
     grams.update(u for u in units if len(u) > 1)
     return grams
+
+
+def asked_unit(question: str) -> str | None:
+    """"" when ``question`` asks for a number with no measure word, the measure word when it has one, else None."""
+    folded = fold_text(question).lower()
+    for found in _ASKS_COUNT.finditer(folded):
+        if found.group(0).startswith("几") and _OTHER_QUESTION_WORD.search(folded):
+            continue
+        return found.group("unit") or ""
+    return None
+
+
+def answer_type_bonus(unit: str | None, sentence: str) -> float:
+    """How much ``sentence`` looks like the number a question asking in ``unit`` wants (0 when it asks none)."""
+    if unit is None:
+        return 0.0
+    units = [m.group("unit") or "" for m in _QUANTITY.finditer(fold_text(sentence))
+             if m.group("unit") or m.group("digits")]
+    asks_time = bool(unit) and unit in _TIME_UNITS
+    counted = [u for u in units if not u or u not in _TIME_UNITS or asks_time]
+    if not counted:
+        return 0.0
+    return QUANTITY_BONUS + (SAME_UNIT_BONUS if unit and unit in counted else 0.0)
 
 
 def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]],
@@ -203,15 +241,17 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     lexical = np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
 
     prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
-    # Meaning is scored only for a shortlist (by wording and passage rank) plus every sentence
-    # of the best passage: embedding each sentence of every passage costs more than the search.
-    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior))[:DENSE_SHORTLIST].tolist())
+    unit = asked_unit(question)
+    typed = np.array([answer_type_bonus(unit, c[3]) for c in candidates])
+    # Meaning is scored only for a shortlist (by wording, answer type and passage rank) plus every
+    # sentence of the best passage: embedding each sentence of every passage costs more than the search.
+    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + typed))[:DENSE_SHORTLIST].tolist())
     shortlist.update(i for i, c in enumerate(candidates) if c[0].rank == 1)
     picked = sorted(shortlist)
     q_vec = embedder.encode_query(fold_text(question))
     dense = np.full(len(candidates), -1.0)
     dense[picked] = sentence_cosines(q_vec, [candidates[i][::3] for i in picked], embedder, windows)
-    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior
+    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + typed
 
     order = np.argsort(-scores)
     best = float(scores[order[0]])

@@ -97,3 +97,47 @@ def test_english_questions_without_a_shared_name_are_answered_and_off_topic_ones
     assert not answered.no_answer and is_relevant(" ".join(s.text for s in answered.sentences), ("363万元",))
     for off_topic in ("Which stocks should I buy this year?", "How do I reverse a list in Python?"):
         assert index.ask(off_topic).no_answer, off_topic
+
+
+def test_a_question_asking_for_a_number_names_the_measure_word_it_wants():
+    from semsearch.answer import asked_unit
+
+    assert asked_unit("河池市政协协调创建了多少个协商议事室?") == "个"
+    assert asked_unit("邻水县政協編輯了多少期《社情民意》?") == "期"  # Traditional too
+    assert asked_unit("云南省政协有几个专委会成立了分党组?") == "个"
+    assert asked_unit("How many rooms were built?") == "" and asked_unit("女性委员占比是多少?") == ""
+    assert asked_unit("武汉怎样防止几个委员会同时下去考察?") is None  # 几个 = "several" beside 怎样
+    assert asked_unit("邻水县政协主席是谁?") is None
+
+
+def test_a_sentence_stating_the_number_asked_for_gets_the_answer_type_bonus():
+    from semsearch.answer import QUANTITY_BONUS, SAME_UNIT_BONUS, answer_type_bonus
+
+    assert answer_type_bonus("件", "推動解決問題9800余件") == QUANTITY_BONUS + SAME_UNIT_BONUS
+    assert answer_type_bonus("件", "开展活动1.4万余次") == QUANTITY_BONUS  # a number, counted in another unit
+    assert answer_type_bonus("", "困擾了近3000群眾") == QUANTITY_BONUS  # bare digits count
+    assert answer_type_bonus("", "2021年5月20日,会议召开") == 0.0  # a date is no count...
+    assert answer_type_bonus("年", "历时3年") == QUANTITY_BONUS + SAME_UNIT_BONUS  # ...unless years are asked for
+    assert answer_type_bonus("", "一是加强学习") == 0.0  # a Chinese numeral needs a measure word
+    assert answer_type_bonus(None, "建成1363个委员工作站") == 0.0  # the question asks for no number
+
+
+class FlatEmbedder:
+    """Every question and sentence the same vector: only wording and answer type tell sentences apart."""
+
+    def encode_query(self, text):
+        return np.array([1.0, 0.0], dtype=np.float32)
+
+    def encode_sentences(self, texts):
+        return np.tile(np.array([1.0, 0.0], dtype=np.float32), (len(texts), 1))
+
+
+def test_how_many_questions_are_answered_by_the_sentence_that_states_a_count():
+    from semsearch.answer import answer_question
+
+    text = "乙县开展读书活动成效明显。乙县开展读书活动十二次。"
+    hit = Hit(rank=1, score=1.0, text=text, title=None, chunk_id=0, dense_score=0.95,
+              source=Source("a.txt", 1, 1, 0, len(text)))
+    answer = answer_question("乙县开展读书活动多少次?", [hit], FlatEmbedder())
+    best = max(answer.sentences, key=lambda s: s.score)
+    assert best.text == "乙县开展读书活动十二次。"
