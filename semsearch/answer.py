@@ -45,13 +45,15 @@ _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 # count of anything unless the question asks how many years.
 _COUNTERS = "个件次名人项场间篇期家位条份元所座处户批支届本册类种倍%％"
 _TIME_UNITS = "年月天日周岁"
-_ASKS_COUNT = re.compile(rf"(?:多少|几)(?P<unit>人次|场次|[{_COUNTERS}{_TIME_UNITS}])?|\bhow (?:many|much)\b"
+_UNIT = rf"人次|场次|[{_COUNTERS}{_TIME_UNITS}]"
+# 几 asks only with a measure word (几个, 几项): 几乎 is "almost".
+_ASKS_COUNT = re.compile(rf"多少(?P<unit>{_UNIT})?|几(?P<few_unit>{_UNIT})|\bhow (?:many|much)\b"
                          r"|\bwhat (?:number|percentage|share)\b|占比|比例")
 # 几 also means "several" (防止几个委员会同时下去): beside another question word it asks for no number.
 _OTHER_QUESTION_WORD = re.compile(r"怎样|怎么|如何|为什么|为何|什么|哪|谁")
 # A number with its measure word, or bare Arabic digits ("近3000群众"); Chinese numerals only with a measure word.
 _QUANTITY = re.compile(rf"(?P<digits>\d+(?:\.\d+)?)?(?(digits)|[一二两三四五六七八九十百千]+)(?:余|多)?(?:万|亿)?(?:余|多)?"
-                       rf"(?P<unit>人次|场次|[{_COUNTERS}{_TIME_UNITS}])?")
+                       rf"(?P<unit>{_UNIT})?")
 QUANTITY_BONUS = 0.1  # a sentence that states a number, for a question that asks for one
 SAME_UNIT_BONUS = 0.05  # ... counted in the measure word the question used
 
@@ -111,7 +113,7 @@ def asked_unit(question: str) -> str | None:
     for found in _ASKS_COUNT.finditer(folded):
         if found.group(0).startswith("几") and _OTHER_QUESTION_WORD.search(folded):
             continue
-        return found.group("unit") or ""
+        return found.group("unit") or found.group("few_unit") or ""
     return None
 
 

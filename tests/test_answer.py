@@ -108,6 +108,7 @@ def test_a_question_asking_for_a_number_names_the_measure_word_it_wants():
     assert asked_unit("How many rooms were built?") == "" and asked_unit("女性委员占比是多少?") == ""
     assert asked_unit("武汉怎样防止几个委员会同时下去考察?") is None  # 几个 = "several" beside 怎样
     assert asked_unit("邻水县政协主席是谁?") is None
+    assert asked_unit("几乎所有委员都参加了吗?") is None  # 几乎 = "almost"
 
 
 def test_a_sentence_stating_the_number_asked_for_gets_the_answer_type_bonus():
