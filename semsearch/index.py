@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from . import store
 from .answer import Answer, WindowLookup, answer_question, unanswerable
 from .embed import Embedder
@@ -27,6 +29,22 @@ def _check_query(text: str) -> str:
     if len(text) > MAX_QUERY_CHARS:
         raise InputError(f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
     return text.strip()
+
+
+class _QuestionOnce:
+    """An embedder for one ``ask``: the question is encoded once, though search and answer both use it."""
+
+    def __init__(self, embedder: Embedder):
+        self._embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if text not in self._vectors:
+            self._vectors[text] = self._embedder.encode_query(text)
+        return self._vectors[text]
+
+    def __getattr__(self, name: str):
+        return getattr(self._embedder, name)
 
 
 class Index:
@@ -99,12 +117,16 @@ class Index:
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
+        gen, embedder = self._checked()
+        return self._search(gen, embedder, query, k, mode)
+
+    @staticmethod
+    def _search(gen, embedder, query: str, k: int, mode: str) -> list[Hit]:
         query = _check_query(query)
         if not isinstance(k, int) or k < 1:
             raise InputError("k must be a whole number of at least 1")
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}")
-        gen, embedder = self._checked()
         return search(gen, embedder, query, k, mode)
 
     def translations(self, query: str) -> list[str]:
@@ -128,18 +150,19 @@ class Index:
             from .llm import chat_endpoint
 
             chat_endpoint(llm_url)  # reject a malformed URL before any work
-        hits = self.search(question, k)
+        gen, embedder = self._checked()
+        embedder = _QuestionOnce(embedder)  # searching and choosing sentences both need the question's vector
+        hits = self._search(gen, embedder, question, k, "hybrid")
 
         def extractive() -> Answer:
-            gen = self._generation()
-            return answer_question(question, hits, self.embedder(), gen.term_document_counts, min_score=min_score,
+            return answer_question(question, hits, embedder, gen.term_document_counts, min_score=min_score,
                                    windows=WindowLookup.of(gen))
 
         if not llm_url:
             return extractive()
         from .llm import llm_answer
 
-        if unanswerable(question, hits, self._generation().term_document_counts, min_score):
+        if unanswerable(question, hits, gen.term_document_counts, min_score):
             return Answer(no_answer=True, text="", hits=[], mode="extractive",
                           fallback="the passages found do not answer the question, so the LLM was not asked")
         return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)

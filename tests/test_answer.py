@@ -142,3 +142,15 @@ def test_how_many_questions_are_answered_by_the_sentence_that_states_a_count():
     answer = answer_question("乙县开展读书活动多少次?", [hit], FlatEmbedder())
     best = max(answer.sentences, key=lambda s: s.score)
     assert best.text == "乙县开展读书活动十二次。"
+
+
+def test_ask_encodes_the_question_once_for_search_and_answer(real_index):
+    from semsearch.embed import Embedder
+
+    embedder = Embedder()
+    encoded = []
+    real = embedder.encode_query
+    embedder.encode_query = lambda text: encoded.append(text) or real(text)
+    answer = Index.open(real_index, embedder=embedder).ask("甘肃省政协挂牌建立了多少个委员工作室?")
+    assert not answer.no_answer and answer.sentences
+    assert len(encoded) == 1
