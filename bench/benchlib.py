@@ -518,6 +518,23 @@ def _int8_md(r: dict) -> list[str]:
     return out + [""]
 
 
+def _http_profile_md(r: dict) -> list[str]:
+    out = ["## Where a served search spends its CPU (bench/http_profile.py)", "", _run_line(r), "",
+           f"{r['requests']:,} POST /search at concurrency {r['concurrency']} on {r['index']}: {r['req_per_s']} req/s, "
+           f"p95 {r['search_ms']['p95']:.1f} ms, {r['errors']} errors. Server CPU **{r['server_cpu_ms_per_request']} ms "
+           f"per request** (user + system time of the server process over the run / requests); the client's own "
+           f"{r['client_cpu_ms_per_request']} ms.", ""]
+    prof = r.get("profile", {})
+    if "share" in prof:
+        out += [f"Share of the server's {prof['samples']:,} py-spy samples (all threads, idle excluded; a second run of "
+                "the same load, since sampling takes CPU from the same cores) spent in:", "",
+                "| where | share |", "|---|---|"]
+        out += [f"| {label} | {share:.1%} |" for label, share in prof["share"].items() if share is not None]
+    else:
+        out.append(f"(no profile: {prof.get('error')})")
+    return out + [""]
+
+
 def write_results_md() -> Path:
     parts = ["# semsearch benchmark results", "",
              "Speed and scale of semsearch, regenerated from `bench/results/*.json` by each benchmark "
@@ -528,7 +545,7 @@ def write_results_md() -> Path:
     parts += _summary_md()
     found = False
     for name, fn in (("scale", _scale_md), ("ann-100000", _ann_md), ("ann", _ann_md), ("latency_http", _http_md), ("cold_start", _cold_md),
-                     ("indexing", _indexing_md), ("int8", _int8_md)):
+                     ("indexing", _indexing_md), ("int8", _int8_md), ("http_profile", _http_profile_md)):
         r = _read(name)
         if r is not None:
             found = True
