@@ -181,7 +181,7 @@ def build(n: int, cfg: dict) -> dict:
 
     # Stage timers around semsearch's own functions (wrapped, not replaced).
     terms_time = [0.0, 0]
-    original_terms = store.document_terms
+    original_terms = store.document_terms_and_names
 
     def timed_terms(text):
         t = time.perf_counter()
@@ -190,7 +190,7 @@ def build(n: int, cfg: dict) -> dict:
         terms_time[1] += 1
         return out
 
-    store.document_terms = timed_terms
+    store.document_terms_and_names = timed_terms
     faiss_marks: dict[str, float] = {}
     original_build = vecmod.build_vector_index
 
@@ -304,7 +304,7 @@ def build(n: int, cfg: dict) -> dict:
     writer.commit(DIM)
     t_commit = time.perf_counter()
     peak = B.proc_status()
-    store.document_terms = original_terms
+    store.document_terms_and_names = original_terms
     vecmod.build_vector_index = original_build
 
     live = store.live_generation(index_dir)
@@ -772,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         "0.7 x the chunk's vector + 0.3 x another derived mix, normalised; stored with "
         "`GenerationWriter.add_window_vectors` as the indexer does, so search reads and rescores them as shipped.",
         "Build: semsearch's own `store.GenerationWriter` (add_document, add_vectors, commit(384)) in a fresh "
-        "process; stage times by wrapping `store.document_terms` and `vectors.build_vector_index`; peak RSS = "
+        "process; stage times by wrapping `store.document_terms_and_names` and `vectors.build_vector_index`; peak RSS = "
         "VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",
         "Queries: a fresh process opens the index with `Index.open`, runs 20 warm-up queries, then every query "
         "through `Index.search(q, k=5)` (hybrid), with clocks around the functions it calls (wrapped in the "

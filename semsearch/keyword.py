@@ -56,30 +56,69 @@ def _pinyin():
     return lazy_pinyin
 
 
-def name_pinyin(folded: str) -> list[str]:
-    """Toneless joined pinyin of the proper nouns in ``folded`` (and of place names without their suffix)."""
+def _tagged_names(folded: str) -> list[tuple[str, bool]]:
+    """(word, is a place) for the proper nouns jieba tags in ``folded`` and words ending in a place suffix."""
     out = []
     for word, tag in _segmenter().tag(folded):
         if len(word) < 2 or not all(_CJK.match(ch) for ch in word):
             continue
         is_place = len(word) >= 3 and word[-1] in _PLACE_SUFFIX
-        if tag not in _PROPER and not is_place:
-            continue
-        syllables = _pinyin()(word)
-        out.append("".join(syllables))
-        if is_place:
-            out.append("".join(syllables[:-1]))
+        if tag in _PROPER or is_place:
+            out.append((word, is_place))
     return out
+
+
+def _readings(word: str, is_place: bool) -> list[str]:
+    """Toneless joined pinyin of ``word``, and of a place name without its suffix (河池市 -> hechishi, hechi)."""
+    syllables = _pinyin()(word)
+    return ["".join(syllables), "".join(syllables[:-1])] if is_place else ["".join(syllables)]
+
+
+def name_pinyin(folded: str) -> list[str]:
+    """Toneless joined pinyin of the proper nouns in ``folded`` (and of place names without their suffix)."""
+    return [r for word, is_place in _tagged_names(folded) for r in _readings(word, is_place)]
 
 
 def names(folded: str) -> list[str]:
     """Proper nouns (places, people, organisations) in ``folded``, as jieba tags them."""
-    found = []
-    for word, tag in _segmenter().tag(folded):
-        if len(word) >= 2 and all(_CJK.match(ch) for ch in word) and (
-                tag in _PROPER or (len(word) >= 3 and word[-1] in _PLACE_SUFFIX)):
-            found.append(word)
-    return found
+    return [word for word, _ in _tagged_names(folded)]
+
+
+_CAPITALISED_WORD = re.compile(r"\b(?:[A-Z][a-z]+(?:['\u2019][A-Za-z]+)?|[A-Z]{2,})\b")
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\n])\s*$")
+
+
+def latin_names(text: str) -> set[str]:
+    """Name keys of the capitalised Latin words of ``text`` that do not begin a sentence (Hechi, Xi'an -> hechi, xian)."""
+    text = _POSSESSIVE.sub("", text)
+    return {re.sub(r"[^a-z]", "", m.group().lower()) for m in _CAPITALISED_WORD.finditer(text)
+            if not _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()])}
+
+
+def document_terms_and_names(folded: str) -> tuple[str, set[str]]:
+    """``document_terms`` and the name keys (see ``question_name_keys``) of ``folded``: the pinyin
+    readings of its Chinese names and its capitalised Latin words."""
+    readings = name_pinyin(folded)
+    return " ".join(terms(folded) + readings), set(readings) | latin_names(folded)
+
+
+def question_name_keys(folded: str) -> set[str]:
+    """Every way the question could be naming something, as name keys: the pinyin readings of its
+    Chinese words (云南省 -> yunnansheng, yunnan) and its Latin words alone and in pairs (Xi'an -> xian).
+
+    Keys are compared with the names the documents contain, so a question's words that name
+    nothing in the corpus simply match nothing; no tagger has to recognise a name in a short question.
+    """
+    keys: set[str] = set()
+    text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
+    for word in query_words(folded):
+        keys.update(_readings(word, len(word) >= 3 and word[-1] in _PLACE_SUFFIX))
+    latin = [re.sub(r"[^a-z]", "", w.lower()) for w in re.findall(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?", text)]
+    latin = [w for w in latin if w not in QUESTION_WORDS]
+    keys.update(latin)
+    keys.update(a + b for a, b in zip(latin, latin[1:]))
+    return keys
 
 
 def document_terms(folded: str) -> str:

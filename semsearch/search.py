@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import store
 from .embed import Embedder
-from .keyword import fts_query
+from .keyword import fts_query, question_name_keys
 from .normalize import fold_text
 from .translate import translations
 
@@ -36,6 +36,9 @@ USE_WINDOWS = True
 # Words of a question the index lacks are also searched as words it has (translate.py: English
 # translations, romanised names, same-sense Chinese words).
 TRANSLATE = True
+# A passage whose document names the places, people and bodies the question names gains up to this
+# much (fused scores lie in 0..1): a passage often leaves out what its article is about.
+DOCUMENT_NAME_WEIGHT = 0.2
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is
 # encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
@@ -86,6 +89,7 @@ class Hit:
     dense_rank: int | None = None
     keyword_rank: int | None = None
     dense_score: float | None = None
+    names: tuple[int, int] | None = None  # the question's names its document contains, of those the corpus has
 
     def as_json(self, explain: bool = False) -> dict:
         out = {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
@@ -98,6 +102,7 @@ class Hit:
         """Where the hit came from: its place in each ranking and the fused score."""
         return {"dense_rank": self.dense_rank, "keyword_rank": self.keyword_rank,
                 "cosine": None if self.dense_score is None else round(float(self.dense_score), 4),
+                "document_names": None if self.names is None else f"{self.names[0]}/{self.names[1]}",
                 "fused": round(float(self.score), 4)}
 
 
@@ -215,6 +220,12 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
         fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
     else:
         fused = fuse_scores([normalise_dense(dense), normalise_keyword(keyword)], weights)
+    named: dict[int, set[str]] = {}
+    asked_names: set[str] = set()
+    if mode == "hybrid" and DOCUMENT_NAME_WEIGHT:
+        asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(fold_text(query)))
+        for cid in fused:
+            fused[cid] += DOCUMENT_NAME_WEIGHT * len(named.get(cid, ())) / max(1, len(asked_names))
     order = sorted(fused, key=lambda cid: -fused[cid])
     rows = gen.chunks(order[: n])
     hits: list[Hit] = []
@@ -230,6 +241,7 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
         hits.append(Hit(rank=len(hits) + 1, score=fused[cid], text=row.text, title=row.title, chunk_id=cid,
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),
+                        names=(len(named.get(cid, ())), len(asked_names)) if asked_names else None,
                         source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end,
                                       row.page)))
         if len(hits) == k:

@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import IndexProblem
-from .keyword import document_terms
+from .keyword import document_terms_and_names
 
 SCHEMA_VERSION = 3
 CURRENT = "CURRENT"
@@ -57,6 +57,9 @@ CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE window_vectors (text_hash TEXT PRIMARY KEY, vectors BLOB NOT NULL);
 -- BM25 over keyword terms (see keyword.py); rowid = chunk id; the text itself lives in chunks.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
+-- The names (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each document
+-- contains anywhere; a passage inherits its document's names. Indexes built before it lack the table.
+CREATE TABLE document_names (name TEXT NOT NULL, doc_id INTEGER NOT NULL, PRIMARY KEY (name, doc_id)) WITHOUT ROWID;
 """
 
 
@@ -133,6 +136,7 @@ class Generation:
         if self.faiss_index.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
         self.has_windows = _has_table(self.db, "window_vectors")
+        self.has_document_names = _has_table(self.db, "document_names")
         self.dimension = int(self.meta.get("dimension") or self.faiss_index.d)
 
     @property
@@ -212,6 +216,28 @@ class Generation:
                 known.clear()  # a long-running server meets ever new terms: start over rather than grow
             known.update(found)
         return counts
+
+    def names_by_chunk(self, ids: list[int], names: set[str]) -> tuple[set[str], dict[int, set[str]]]:
+        """Those of ``names`` (name keys) some document contains, and which of them each chunk's
+        document contains (chunks with none are left out)."""
+        if not ids or not names or not self.has_document_names:
+            return set(), {}
+        # Both steps are index seeks: a name every document has never makes a lookup walk all its documents.
+        present = [n for (n,) in self.db.execute(
+            "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM document_names WHERE name = value)",
+            (json.dumps(sorted(names)),))]
+        if not present:
+            return set(), {}
+        marks = ",".join("?" * len(ids))
+        doc_of = dict(self.db.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids]))
+        docs = sorted(set(doc_of.values()))
+        names_of: dict[int, set[str]] = {}
+        for name, doc_id in self.db.execute(
+                "SELECT name, doc_id FROM document_names WHERE name IN (SELECT value FROM json_each(?)) "
+                "AND doc_id IN (SELECT value FROM json_each(?))", (json.dumps(present), json.dumps(docs))):
+            names_of.setdefault(doc_id, set()).add(name)
+        out = {cid: names_of[doc] for cid, doc in doc_of.items() if doc in names_of}
+        return set(present), out
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -381,10 +407,15 @@ class GenerationWriter:
         from .vectors import build_vector_index
 
         for start in range(0, self.next_chunk, _BATCH):
-            rows = self.db.execute("SELECT id, embed_text FROM chunks WHERE id >= ? AND id < ?",
+            rows = self.db.execute("SELECT id, doc_id, embed_text FROM chunks WHERE id >= ? AND id < ?",
                                    (start, start + _BATCH)).fetchall()
-            self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)",
-                                ((cid, document_terms(text)) for cid, text in rows))
+            fts, doc_names = [], set()
+            for cid, doc_id, text in rows:
+                terms, names = document_terms_and_names(text)
+                fts.append((cid, terms))
+                doc_names.update((name, doc_id) for name in names)
+            self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", fts)
+            self.db.executemany("INSERT OR IGNORE INTO document_names VALUES (?, ?)", doc_names)
         self.db.commit()
         if self.has_previous:
             self.db.execute("DETACH DATABASE old")

@@ -7,7 +7,7 @@ import pytest
 from conftest import DEV_QUESTIONS
 from semsearch import Index
 from semsearch.evaluate import is_relevant
-from semsearch.keyword import name_pinyin, query_terms
+from semsearch.keyword import latin_names, name_pinyin, query_terms, question_name_keys
 from semsearch.search import fuse_scores, normalise_dense, normalise_keyword
 
 PARA = "河池市政协协调创建了604个协商议事室，推动协商向基层延伸，群众反映的问题得到及时解决。"
@@ -45,7 +45,7 @@ def test_explain_reports_both_rankings_and_the_fused_score(tmp_path, corpus, fak
     idx.reindex([corpus])
     hit = idx.search("社情民意", k=1)[0]
     e = hit.as_json(explain=True)["explain"]
-    assert set(e) == {"dense_rank", "keyword_rank", "cosine", "fused"}
+    assert set(e) == {"dense_rank", "keyword_rank", "cosine", "document_names", "fused"}
     assert e["keyword_rank"] >= 1 and e["dense_rank"] >= 1 and e["fused"] == round(hit.score, 4)
     assert "explain" not in hit.as_json()
 
@@ -62,6 +62,66 @@ def test_question_words_do_not_become_search_terms():
     terms = query_terms("河池市政协组建了多少个读书群?")
     assert "河池" in terms and "读书" in terms
     assert not {"多少", "了多", "少个"} & set(terms)
+
+
+def test_question_name_keys_read_chinese_words_and_latin_words_alike():
+    assert {"hechi", "yunnan", "yunnansheng"} <= question_name_keys("河池和云南省的政协做了什么")
+    assert {"hechi", "xian", "gansu"} <= question_name_keys("What did Gansu's and Xi'an's CPPCC learn from Hechi?")
+    assert "what" not in question_name_keys("What did Hechi do?")
+
+
+def test_latin_names_are_capitalised_words_that_do_not_begin_a_sentence():
+    assert latin_names("The Hechi CPPCC met in Xi'an. This year Gansu's members came.") == {"hechi", "cppcc", "xian", "gansu"}
+
+
+def _two_articles(root):
+    # Article A is about Hechi, but its passage on reading rooms never says so; article B's passage,
+    # about another city, shares more of the question's wording.
+    root.mkdir()
+    intro = ("今年围绕中心工作履职尽责，组织委员深入基层开展调研视察，形成一批有分量的调研报告，"
+             "推动解决了一批群众关心的实际问题，协商议政质量不断提高，委员队伍建设持续加强。")
+    (root / "a.txt").write_text(f"河池市政协工作综述\n\n河池市政协{intro}\n\n读书活动\n\n"
+                                "委员书屋建成35间，配备图书两万余册，委员读书活动经常开展，"
+                                "机关干部和委员一起举办读书沙龙，邀请专家学者讲授履职知识。\n", encoding="utf-8")
+    (root / "b.txt").write_text(f"梧州市政协工作综述\n\n梧州市政协{intro}\n\n读书活动\n\n"
+                                "委员书屋建成12间，书屋配备图书两万余册，委员读书活动经常开展，"
+                                "每季度举办一次读书分享会，交流心得体会，使用率很高。\n", encoding="utf-8")
+
+
+def test_a_passage_whose_article_names_the_place_asked_about_ranks_first(tmp_path, fake_embedder, monkeypatch):
+    from semsearch import search
+
+    _two_articles(tmp_path / "corpus")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([tmp_path / "corpus"])
+    question = "河池的委员书屋建成多少间？"
+
+    def book_rooms_in_order():
+        return [h for h in idx.search(question, k=5) if "委员书屋建成" in h.text]
+
+    hechi, other = book_rooms_in_order()
+    assert "35间" in hechi.text and hechi.explanation()["document_names"] == "1/1"
+    assert other.explanation()["document_names"] == "0/1"
+    monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
+    assert "12间" in book_rooms_in_order()[0].text  # without the names, the other city's passage comes first
+
+
+def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_adds_them(tmp_path, fake_embedder):
+    import sqlite3
+
+    from semsearch import store
+
+    _two_articles(tmp_path / "corpus")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([tmp_path / "corpus"])
+    live = store.live_generation(tmp_path / "idx")
+    with sqlite3.connect(live / store.DB_FILE) as db:
+        db.execute("DROP TABLE document_names")
+    old = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    assert old.search("河池的委员书屋建成多少间？", k=2)[0].explanation()["document_names"] is None
+    old.reindex([tmp_path / "corpus"])  # no file changed
+    assert store.open_live(tmp_path / "idx").has_document_names
+    assert old.search("河池的委员书屋建成多少间？", k=1)[0].explanation()["document_names"] == "1/1"
 
 
 def test_names_get_pinyin_so_english_questions_match_them():
