@@ -11,6 +11,7 @@ twice.
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -201,6 +202,17 @@ def fuse_scores(normalised: list[dict[int, float]], weights: list[float]) -> dic
     return fused
 
 
+def document_name_bonus(doc_counts: dict[str, int], named: dict[int, set[str]], documents: int) -> dict[int, float]:
+    """Per passage, ``DOCUMENT_NAME_WEIGHT`` times the share of the question's names its document holds,
+    each name weighted by its rarity (log of documents over documents naming it): a name every
+    document holds, such as the country, tells no passage from another."""
+    weight = {name: math.log(documents / count) for name, count in doc_counts.items() if 0 < count < documents}
+    total = sum(weight.values())
+    if total <= 0:
+        return {}
+    return {cid: DOCUMENT_NAME_WEIGHT * sum(weight.get(n, 0.0) for n in names) / total for cid, names in named.items()}
+
+
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
@@ -221,11 +233,11 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     else:
         fused = fuse_scores([normalise_dense(dense), normalise_keyword(keyword)], weights)
     named: dict[int, set[str]] = {}
-    asked_names: set[str] = set()
+    asked_names: dict[str, int] = {}
     if mode == "hybrid" and DOCUMENT_NAME_WEIGHT:
         asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(fold_text(query)))
-        for cid in fused:
-            fused[cid] += DOCUMENT_NAME_WEIGHT * len(named.get(cid, ())) / max(1, len(asked_names))
+        for cid, bonus in document_name_bonus(asked_names, named, gen.document_count()).items():
+            fused[cid] += bonus
     order = sorted(fused, key=lambda cid: -fused[cid])
     rows = gen.chunks(order[: n])
     hits: list[Hit] = []

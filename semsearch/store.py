@@ -121,6 +121,8 @@ class Generation:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._term_counts: dict[str, int] = {}
+        self._name_counts: dict[str, int] = {}
+        self._document_count: int | None = None
         try:
             self.meta = dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
@@ -166,7 +168,9 @@ class Generation:
         return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
     def document_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        if self._document_count is None:  # a generation never changes
+            self._document_count = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        return self._document_count
 
     def documents(self) -> dict[tuple[str, str], dict]:
         rows = self.db.execute("SELECT id, root, path, size, mtime, sha256, encoding FROM documents")
@@ -217,27 +221,35 @@ class Generation:
             known.update(found)
         return counts
 
-    def names_by_chunk(self, ids: list[int], names: set[str]) -> tuple[set[str], dict[int, set[str]]]:
-        """Those of ``names`` (name keys) some document contains, and which of them each chunk's
-        document contains (chunks with none are left out)."""
+    def names_by_chunk(self, ids: list[int], names: set[str]) -> tuple[dict[str, int], dict[int, set[str]]]:
+        """How many documents contain each of ``names`` (name keys; those no document has are left
+        out), and which of them each chunk's document contains (chunks with none are left out)."""
         if not ids or not names or not self.has_document_names:
-            return set(), {}
-        # Both steps are index seeks: a name every document has never makes a lookup walk all its documents.
-        present = [n for (n,) in self.db.execute(
-            "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM document_names WHERE name = value)",
-            (json.dumps(sorted(names)),))]
+            return {}, {}
+        known = self._name_counts  # shared by threads, as _term_counts
+        counts = {n: known.get(n) for n in names}
+        missing = sorted(n for n, c in counts.items() if c is None)
+        if missing:
+            found = dict(self.db.execute(
+                "SELECT value, (SELECT COUNT(*) FROM document_names WHERE name = value) FROM json_each(?)",
+                (json.dumps(missing),)))
+            counts.update(found)
+            if len(known) > TERM_COUNTS_KEPT:
+                known.clear()
+            known.update(found)
+        present = {n: c for n, c in counts.items() if c}
         if not present:
-            return set(), {}
+            return {}, {}
         marks = ",".join("?" * len(ids))
         doc_of = dict(self.db.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids]))
-        docs = sorted(set(doc_of.values()))
         names_of: dict[int, set[str]] = {}
+        # Seeks on (name, doc_id): a name thousands of documents hold is never walked here.
         for name, doc_id in self.db.execute(
                 "SELECT name, doc_id FROM document_names WHERE name IN (SELECT value FROM json_each(?)) "
-                "AND doc_id IN (SELECT value FROM json_each(?))", (json.dumps(present), json.dumps(docs))):
+                "AND doc_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(present)), json.dumps(sorted(set(doc_of.values()))))):
             names_of.setdefault(doc_id, set()).add(name)
-        out = {cid: names_of[doc] for cid, doc in doc_of.items() if doc in names_of}
-        return set(present), out
+        return present, {cid: names_of[doc] for cid, doc in doc_of.items() if doc in names_of}
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -106,6 +106,16 @@ def test_a_passage_whose_article_names_the_place_asked_about_ranks_first(tmp_pat
     assert "12间" in book_rooms_in_order()[0].text  # without the names, the other city's passage comes first
 
 
+def test_a_name_every_document_holds_adds_nothing_and_a_rare_name_weighs_most():
+    from semsearch.search import DOCUMENT_NAME_WEIGHT, document_name_bonus
+
+    named = {1: {"zhongguo", "hechi"}, 2: {"zhongguo", "gansu"}, 3: {"zhongguo"}}
+    bonus = document_name_bonus({"zhongguo": 100, "hechi": 2, "gansu": 50}, named, documents=100)
+    assert bonus[3] == 0.0 and bonus[1] > bonus[2] > 0.0
+    assert abs(bonus[1] + bonus[2] - DOCUMENT_NAME_WEIGHT) < 1e-9  # the two rare names share the whole weight
+    assert document_name_bonus({"zhongguo": 100}, named, documents=100) == {}
+
+
 def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_adds_them(tmp_path, fake_embedder):
     import sqlite3
 
@@ -139,6 +149,18 @@ def test_simplified_traditional_and_mixed_queries_rank_the_same_passage_first(re
 def test_english_questions_find_chinese_passages(real_index):
     hits = Index.open(real_index).search("How many consultation and deliberation rooms did the Hechi CPPCC help set up?", k=5)
     assert any(is_relevant(h.text, ("协调创建604个协商议事室",)) for h in hits)
+
+
+def test_an_english_question_naming_a_city_ranks_the_passage_of_that_citys_article_first(real_index, monkeypatch):
+    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Without the article's
+    # names the passage ranks 3rd (measured), behind two passages of articles about other cities.
+    from semsearch import search
+
+    question = "How many consultation and deliberation rooms did the Hechi CPPCC help set up?"
+    top = Index.open(real_index).search(question, k=1)[0]
+    assert is_relevant(top.text, ("协调创建604个协商议事室",)) and top.explanation()["document_names"] == "1/1"
+    monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
+    assert not is_relevant(Index.open(real_index).search(question, k=1)[0].text, ("协调创建604个协商议事室",))
 
 
 def test_dev_questions_reach_hit_at_5_of_0_9_through_the_api(real_index):
