@@ -416,8 +416,8 @@ def _indexing_md(r: dict) -> list[str]:
     t = r.get("target")
     if t:
         out += ["", f"Target: semsearch reindex ≥ 2× the plain encode's chunks/s → measured "
-                f"{t['ratio']:.2f}× → {_pf(t['ok'])} (`--int8`: {r['target_int8']['ratio']:.2f}× → "
-                f"{_pf(r['target_int8']['ok'])})."]
+                f"{t['ratio']:.2f}× → {_pf(t['ok'])} (`--float`: {r['target_float']['ratio']:.2f}× → "
+                f"{_pf(r['target_float']['ok'])})."]
     out.append("")
     if r.get("notes"):
         out += [f"- {n}" for n in r["notes"]] + [""]
@@ -473,7 +473,7 @@ def _summary_md() -> list[str]:
     ix = _read("indexing")
     if ix and ix.get("target"):
         rows.append(("indexing chunks/s vs plain encode", "≥ 2×", f"{ix['target']['ratio']:.2f}× "
-                     f"(`--int8` {ix['target_int8']['ratio']:.2f}×)", ix["target"]["ok"]))
+                     f"(`--float` {ix['target_float']['ratio']:.2f}×)", ix["target"]["ok"]))
     if not rows:
         return []
     out = ["## Targets at a glance", "", "| target | goal | measured | result |", "|---|---|---|---|"]

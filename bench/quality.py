@@ -105,16 +105,17 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=REPO / "bench" / ".cache" / "quality-index")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
-    parser.add_argument("--int8", action="store_true",
-                        help="embed passages with the int8 graph (reindex --int8; results to quality-int8.*)")
+    parser.add_argument("--float", dest="float_graph", action="store_true",
+                        help="embed passages with the float graph (reindex --float; results to quality-float.*)")
     args = parser.parse_args()
-    suffix = ""
-    if args.int8:
-        import os
+    import os
 
-        os.environ["SEMSEARCH_INT8"] = "1"
-        args.index = args.index.with_name(args.index.name + "-int8")
-        suffix = "-int8"
+    # As shipped, passages are embedded by the int8 graph where the model has one (embed.py).
+    os.environ["SEMSEARCH_INT8"] = "0" if args.float_graph else "1"
+    suffix = ""
+    if args.float_graph:
+        args.index = args.index.with_name(args.index.name + "-float")
+        suffix = "-float"
 
     index = Index.open(args.index)
     started = time.perf_counter()
@@ -149,7 +150,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Retrieval quality ({results['date']}, model {results['model']}"
-             f", passages embedded by the {'int8' if args.int8 else 'float'} graph)", "",
+             f", passages embedded by the {index.embedder().passage_precision()} graph)", "",
              "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
     for name, entry in results["sets"].items():
         for mode, m in entry["modes"].items():

@@ -122,20 +122,20 @@ def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
     assert json.loads(run("status", "--json", index=tmp_path / "idx").stdout)["window_chars"] == 0
 
 
-def test_reindex_embeds_passages_in_float_by_default_and_int8_when_asked(tmp_path):
+def test_reindex_embeds_passages_in_int8_by_default_and_float_when_asked(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(SEEDS / "000_f9c47bd5452f56e6.txt", corpus)
-    assert run("reindex", corpus, "--json", index=tmp_path / "float").returncode == 0
-    assert json.loads(run("status", "--json", index=tmp_path / "float").stdout)["passage_vectors"] == "float32"
-    assert run("reindex", corpus, "--int8", "--json", index=tmp_path / "int8").returncode == 0
-    status = json.loads(run("status", "--json", index=tmp_path / "int8").stdout)
-    assert status["passage_vectors"] == "int8"
+    assert run("reindex", corpus, "--json", index=tmp_path / "int8").returncode == 0
+    assert json.loads(run("status", "--json", index=tmp_path / "int8").stdout)["passage_vectors"] == "int8"
+    assert run("reindex", corpus, "--float", "--json", index=tmp_path / "float").returncode == 0
+    status = json.loads(run("status", "--json", index=tmp_path / "float").stdout)
+    assert status["passage_vectors"] == "float32"
     # Vectors are reused across precisions (cosine ~0.999), and the index says they are mixed.
     (corpus / "extra.txt").write_text("新增的一段文字，说明委员工作站的建设。", encoding="utf-8")
-    again = json.loads(run("reindex", "--json", index=tmp_path / "int8").stdout)
+    again = json.loads(run("reindex", "--json", index=tmp_path / "float").stdout)
     assert again["chunks"]["embedded"] == 1
-    assert json.loads(run("status", "--json", index=tmp_path / "int8").stdout)["passage_vectors"] == "mixed"
+    assert json.loads(run("status", "--json", index=tmp_path / "float").stdout)["passage_vectors"] == "mixed"
 
 
 def test_ask_builds_a_missing_index_from_the_default_corpus_first(tmp_path):

@@ -91,11 +91,11 @@ def test_int8_graph_keeps_each_feed_forward_output_in_float_and_quantises_the_re
     assert float_matmuls == onnxencoder._ffn_output_matmuls(MODEL / "onnx" / onnxencoder.GRAPH)
 
 
-def test_passages_use_the_float_graph_by_default_and_the_int8_one_when_asked(monkeypatch):
+def test_passages_use_the_int8_graph_by_default_and_the_float_one_when_asked(monkeypatch):
     monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
-    assert Embedder().passage_precision() == "float32"
-    monkeypatch.setenv("SEMSEARCH_INT8", "1")
     assert Embedder().passage_precision() == "int8"
+    monkeypatch.setenv("SEMSEARCH_INT8", "0")
+    assert Embedder().passage_precision() == "float32"
 
 
 def test_an_int8_graph_of_an_older_recipe_is_not_used_and_model_install_remakes_it(tmp_path, monkeypatch):

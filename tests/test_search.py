@@ -151,16 +151,20 @@ def test_english_questions_find_chinese_passages(real_index):
     assert any(is_relevant(h.text, ("协调创建604个协商议事室",)) for h in hits)
 
 
-def test_an_english_question_naming_a_city_ranks_the_passage_of_that_citys_article_first(real_index, monkeypatch):
-    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Without the article's
-    # names the passage ranks 3rd (measured), behind two passages of articles about other cities.
+def test_an_english_question_naming_a_city_lifts_the_passage_of_that_citys_article(real_index, monkeypatch):
+    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Measured ranks with and
+    # without the article's names: 1 and 3 with float passage vectors, 2 and 7 with int8 ones (the default).
     from semsearch import search
 
     question = "How many consultation and deliberation rooms did the Hechi CPPCC help set up?"
-    top = Index.open(real_index).search(question, k=1)[0]
-    assert is_relevant(top.text, ("协调创建604个协商议事室",)) and top.explanation()["document_names"] == "1/1"
+
+    def rank():
+        hits = Index.open(real_index).search(question, k=10)
+        return next((h.rank for h in hits if is_relevant(h.text, ("协调创建604个协商议事室",))), 99)
+
+    with_names = rank()
     monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
-    assert not is_relevant(Index.open(real_index).search(question, k=1)[0].text, ("协调创建604个协商议事室",))
+    assert with_names <= 2 < rank()
 
 
 def test_dev_questions_reach_hit_at_5_of_0_9_through_the_api(real_index):
