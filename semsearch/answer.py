@@ -117,6 +117,13 @@ def asked_unit(question: str) -> str | None:
     return None
 
 
+def states_count_in(unit: str, text: str) -> bool:
+    """Whether ``text`` states a count in the measure word ``unit`` (35间, 9800余件, 三项; not 一个, which is
+    mostly the article "a")."""
+    return any(m.group("unit") == unit and (m.group("digits") or not m.group(0).startswith("一"))
+               for m in _QUANTITY.finditer(fold_text(text)))
+
+
 def answer_type_bonus(unit: str | None, sentence: str) -> float:
     """How much ``sentence`` looks like the number a question asking in ``unit`` wants (0 when it asks none)."""
     if unit is None:

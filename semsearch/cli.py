@@ -158,6 +158,8 @@ def _print_hits(hits, query: str, answer=None, explain: bool = False, translated
             e = hit.explanation()
             cosine = "-" if e["cosine"] is None else f"{e['cosine']:.3f}"
             names = f", document names {e['document_names']}" if e["document_names"] else ""
+            if e["states_asked_count"] is not None:
+                names += ", states the count asked" if e["states_asked_count"] else ", no count in the unit asked"
             out.print(Text(f"    keyword rank {e['keyword_rank'] or '-'}, dense rank {e['dense_rank'] or '-'} "
                            f"(cosine {cosine}){names}, fused {e['fused']:.3f}", style="magenta"))
         spans = []

@@ -40,6 +40,8 @@ TRANSLATE = True
 # A passage whose document names the places, people and bodies the question names gains up to this
 # much (fused scores lie in 0..1): a passage often leaves out what its article is about.
 DOCUMENT_NAME_WEIGHT = 0.2
+# A question asking "how many" in a measure word (多少间) lifts passages stating a count in that word.
+ANSWER_UNIT_WEIGHT = 0.1
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is
 # encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
@@ -91,6 +93,7 @@ class Hit:
     keyword_rank: int | None = None
     dense_score: float | None = None
     names: tuple[int, int] | None = None  # the question's names its document contains, of those the corpus has
+    states_count: bool | None = None  # for a "how many" question in a measure word: does the passage state one
 
     def as_json(self, explain: bool = False) -> dict:
         out = {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
@@ -104,6 +107,7 @@ class Hit:
         return {"dense_rank": self.dense_rank, "keyword_rank": self.keyword_rank,
                 "cosine": None if self.dense_score is None else round(float(self.dense_score), 4),
                 "document_names": None if self.names is None else f"{self.names[0]}/{self.names[1]}",
+                "states_asked_count": self.states_count,
                 "fused": round(float(self.score), 4)}
 
 
@@ -238,8 +242,20 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
         asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(fold_text(query)))
         for cid, bonus in document_name_bonus(asked_names, named, gen.document_count()).items():
             fused[cid] += bonus
+    rows = None
+    counting: set[int] | None = None
+    if mode == "hybrid" and ANSWER_UNIT_WEIGHT:
+        from .answer import asked_unit, states_count_in
+
+        unit = asked_unit(query)
+        if unit:
+            rows = gen.chunks(list(fused))
+            counting = {cid for cid, row in rows.items() if states_count_in(unit, row.text)}
+            for cid in counting:
+                fused[cid] += ANSWER_UNIT_WEIGHT
     order = sorted(fused, key=lambda cid: -fused[cid])
-    rows = gen.chunks(order[: n])
+    if rows is None:
+        rows = gen.chunks(order[: n])
     hits: list[Hit] = []
     kept_shingles: list[set[str]] = []
     for cid in order:
@@ -254,6 +270,7 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),
                         names=(len(named.get(cid, ())), len(asked_names)) if asked_names else None,
+                        states_count=None if counting is None else cid in counting,
                         source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end,
                                       row.page)))
         if len(hits) == k:

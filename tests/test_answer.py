@@ -154,3 +154,12 @@ def test_ask_encodes_the_question_once_for_search_and_answer(real_index):
     answer = Index.open(real_index, embedder=embedder).ask("甘肃省政协挂牌建立了多少个委员工作室?")
     assert not answer.no_answer and answer.sentences
     assert len(encoded) == 1
+
+
+def test_a_count_in_the_measure_word_asked_is_recognised_but_not_the_article_yi():
+    from semsearch.answer import states_count_in
+
+    assert states_count_in("间", "各县区建成委員書屋35間")
+    assert states_count_in("项", "完善三项制度")
+    assert not states_count_in("个", "打造一个平台")
+    assert not states_count_in("个", "建成委员书屋35间")

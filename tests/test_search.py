@@ -45,7 +45,7 @@ def test_explain_reports_both_rankings_and_the_fused_score(tmp_path, corpus, fak
     idx.reindex([corpus])
     hit = idx.search("社情民意", k=1)[0]
     e = hit.as_json(explain=True)["explain"]
-    assert set(e) == {"dense_rank", "keyword_rank", "cosine", "document_names", "fused"}
+    assert set(e) == {"dense_rank", "keyword_rank", "cosine", "document_names", "states_asked_count", "fused"}
     assert e["keyword_rank"] >= 1 and e["dense_rank"] >= 1 and e["fused"] == round(hit.score, 4)
     assert "explain" not in hit.as_json()
 
@@ -114,6 +114,27 @@ def test_a_name_every_document_holds_adds_nothing_and_a_rare_name_weighs_most():
     assert bonus[3] == 0.0 and bonus[1] > bonus[2] > 0.0
     assert abs(bonus[1] + bonus[2] - DOCUMENT_NAME_WEIGHT) < 1e-9  # the two rare names share the whole weight
     assert document_name_bonus({"zhongguo": 100}, named, documents=100) == {}
+
+
+def test_a_question_asking_how_many_in_a_measure_word_lifts_passages_stating_such_a_count(tmp_path, fake_embedder,
+                                                                                         monkeypatch):
+    from semsearch import search
+
+    _two_articles(tmp_path / "corpus")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([tmp_path / "corpus"])
+    question = "委员书屋建成多少间？"
+    hits = idx.search(question, k=10)
+    lifted = {h.chunk_id: h.score for h in hits}
+    counts = {h.chunk_id for h in hits if h.explanation()["states_asked_count"]}
+    assert all("间" in h.text for h in hits if h.chunk_id in counts)
+    weight = search.ANSWER_UNIT_WEIGHT
+    monkeypatch.setattr(search, "ANSWER_UNIT_WEIGHT", 0.0)
+    plain = {h.chunk_id: h.score for h in idx.search(question, k=10)}
+    assert weight > 0 and len(counts) == 2 and set(plain) == set(lifted)
+    for cid in plain:
+        gain = lifted[cid] - plain[cid]
+        assert abs(gain - (weight if cid in counts else 0.0)) < 1e-9
 
 
 def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_adds_them(tmp_path, fake_embedder):
