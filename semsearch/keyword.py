@@ -7,6 +7,10 @@ time) and every CJK character bigram, so a query still matches when the
 segmenter cuts it differently from the passage. Latin words are lowercased and
 NFKC-folded. Terms are joined by spaces; FTS5's ``unicode61`` tokenizer then
 keeps each as one token.
+
+Also owns name keys: the toneless pinyin of the names jieba tags (河池市 -> hechishi,
+hechi) and capitalised Latin words, so a question in either language can be matched
+with the places, people and bodies a document names (search.py's document names).
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ def names(folded: str) -> list[str]:
     return [word for word, _ in _tagged_names(folded)]
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")  # Xi'an is one word
 _CAPITALISED_WORD = re.compile(r"\b(?:[A-Z][a-z]+(?:['\u2019][A-Za-z]+)?|[A-Z]{2,})\b")
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\n])\s*$")
@@ -97,8 +102,9 @@ def latin_names(text: str) -> set[str]:
 
 
 def document_terms_and_names(folded: str) -> tuple[str, set[str]]:
-    """``document_terms`` and the name keys (see ``question_name_keys``) of ``folded``: the pinyin
-    readings of its Chinese names and its capitalised Latin words."""
+    """What the keyword index holds for ``folded`` (its terms and the pinyin readings of its names, joined
+    by spaces for FTS5) and its name keys (see ``question_name_keys``): those readings and its
+    capitalised Latin words."""
     readings = name_pinyin(folded)
     return " ".join(terms(folded) + readings), set(readings) | latin_names(folded)
 
@@ -114,15 +120,11 @@ def question_name_keys(folded: str) -> set[str]:
     text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
     for word in query_words(folded):
         keys.update(_readings(word, len(word) >= 3 and word[-1] in _PLACE_SUFFIX))
-    latin = [re.sub(r"[^a-z]", "", w.lower()) for w in re.findall(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?", text)]
+    latin = [re.sub(r"[^a-z]", "", w.lower()) for w in _LATIN_WORD.findall(text)]
     latin = [w for w in latin if w not in QUESTION_WORDS]
     keys.update(latin)
     keys.update(a + b for a, b in zip(latin, latin[1:]))
     return keys
-
-
-def document_terms(folded: str) -> str:
-    return " ".join(terms(folded) + name_pinyin(folded))
 
 
 _QUESTION_PHRASES = re.compile("|".join(sorted((w for w in QUESTION_WORDS if len(w) > 1 and _CJK.match(w)),

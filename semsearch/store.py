@@ -57,7 +57,7 @@ CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE window_vectors (text_hash TEXT PRIMARY KEY, vectors BLOB NOT NULL);
 -- BM25 over keyword terms (see keyword.py); rowid = chunk id; the text itself lives in chunks.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
--- The names (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each document
+-- The name keys (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each document
 -- contains anywhere; a passage inherits its document's names. Indexes built before it lack the table.
 CREATE TABLE document_names (name TEXT NOT NULL, doc_id INTEGER NOT NULL, PRIMARY KEY (name, doc_id)) WITHOUT ROWID;
 """
