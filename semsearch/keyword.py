@@ -78,11 +78,6 @@ def _readings(word: str, is_place: bool) -> list[str]:
     return ["".join(syllables), "".join(syllables[:-1])] if is_place else ["".join(syllables)]
 
 
-def name_pinyin(folded: str) -> list[str]:
-    """Toneless joined pinyin of the proper nouns in ``folded`` (and of place names without their suffix)."""
-    return [r for word, is_place in _tagged_names(folded) for r in _readings(word, is_place)]
-
-
 def names(folded: str) -> list[str]:
     """Proper nouns (places, people, organisations) in ``folded``, as jieba tags them."""
     return [word for word, _ in _tagged_names(folded)]
@@ -103,23 +98,32 @@ def latin_names(text: str) -> set[str]:
 
 def document_terms_and_names(folded: str) -> tuple[str, set[str]]:
     """What the keyword index holds for ``folded`` (its terms and the pinyin readings of its names, joined
-    by spaces for FTS5) and its name keys (see ``question_name_keys``): those readings and its
-    capitalised Latin words."""
-    readings = name_pinyin(folded)
-    return " ".join(terms(folded) + readings), set(readings) | latin_names(folded)
+    by spaces for FTS5) and its name keys (see ``question_name_keys``): each name as written and read
+    in pinyin (a place also without its suffix), and its capitalised Latin words."""
+    readings, keys = [], latin_names(folded)
+    for word, is_place in _tagged_names(folded):
+        read = _readings(word, is_place)
+        readings.extend(read)
+        keys.update(read)
+        keys.update((word, word[:-1]) if is_place else (word,))
+    return " ".join(terms(folded) + readings), keys
 
 
 def question_name_keys(folded: str) -> set[str]:
-    """Every way the question could be naming something, as name keys: the pinyin readings of its
-    Chinese words (云南省 -> yunnansheng, yunnan) and its Latin words alone and in pairs (Xi'an -> xian).
+    """Every way the question could be naming something, as name keys: its Chinese words (a place
+    also without its suffix: 云南省 -> 云南省, 云南) and its Latin words alone and in pairs (Xi'an -> xian,
+    matching the pinyin key of 西安).
 
     Keys are compared with the names the documents contain, so a question's words that name
-    nothing in the corpus simply match nothing; no tagger has to recognise a name in a short question.
+    nothing in the corpus simply match nothing; no tagger has to recognise a name in a short
+    question, and no pinyin is computed at query time (pypinyin takes ~0.2 s to import).
     """
     keys: set[str] = set()
-    text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
     for word in query_words(folded):
-        keys.update(_readings(word, len(word) >= 3 and word[-1] in _PLACE_SUFFIX))
+        keys.add(word)
+        if len(word) >= 3 and word[-1] in _PLACE_SUFFIX:
+            keys.add(word[:-1])
+    text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
     latin = [re.sub(r"[^a-z]", "", w.lower()) for w in _LATIN_WORD.findall(text)]
     latin = [w for w in latin if w not in QUESTION_WORDS]
     keys.update(latin)

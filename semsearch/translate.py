@@ -262,7 +262,7 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
         return {}
     offered = glosses(words)
     out = _most_used(offered, document_counts, PER_WORD)
-    # A capitalised word that is no English word and no indexed pinyin (keyword.name_pinyin) may be a
+    # A capitalised word that is no English word and no indexed pinyin (keyword.document_terms_and_names) may be a
     # name the segmenter did not tag: read it as syllables.
     names = [m.lower() for m in _CAPITALISED.findall(query)]
     indexed = document_counts(names)

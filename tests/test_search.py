@@ -7,7 +7,7 @@ import pytest
 from conftest import DEV_QUESTIONS
 from semsearch import Index
 from semsearch.evaluate import is_relevant
-from semsearch.keyword import latin_names, name_pinyin, query_terms, question_name_keys
+from semsearch.keyword import document_terms_and_names, latin_names, query_terms, question_name_keys
 from semsearch.search import fuse_scores, normalise_dense, normalise_keyword
 
 PARA = "河池市政协协调创建了604个协商议事室，推动协商向基层延伸，群众反映的问题得到及时解决。"
@@ -64,10 +64,22 @@ def test_question_words_do_not_become_search_terms():
     assert not {"多少", "了多", "少个"} & set(terms)
 
 
-def test_question_name_keys_read_chinese_words_and_latin_words_alike():
-    assert {"hechi", "yunnan", "yunnansheng"} <= question_name_keys("河池和云南省的政协做了什么")
+def test_question_name_keys_are_chinese_words_and_latin_words_that_documents_hold_as_names():
+    assert {"河池", "云南", "云南省"} <= question_name_keys("河池和云南省的政协做了什么")
     assert {"hechi", "xian", "gansu"} <= question_name_keys("What did Gansu's and Xi'an's CPPCC learn from Hechi?")
     assert "what" not in question_name_keys("What did Hechi do?")
+    _, document_keys = document_terms_and_names("甘肃省政协副主席张发远到河池市调研")
+    assert {"河池", "河池市", "hechi", "甘肃", "gansu"} <= document_keys
+
+
+def test_a_question_s_name_keys_need_no_pinyin_so_a_cold_ask_does_not_import_it():
+    import subprocess
+    import sys
+
+    code = ("import sys; from semsearch.keyword import question_name_keys; "
+            "question_name_keys('河池市政协建了多少间委员书屋? How many in Hechi?'); "
+            "print('pypinyin' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_latin_names_are_capitalised_words_that_do_not_begin_a_sentence():
@@ -156,7 +168,8 @@ def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_
 
 
 def test_names_get_pinyin_so_english_questions_match_them():
-    assert {"gansu", "zhangfayuan", "hechi"} <= set(name_pinyin("甘肃省政协副主席张发远到河池市调研"))
+    fts_terms, _ = document_terms_and_names("甘肃省政协副主席张发远到河池市调研")
+    assert {"gansu", "zhangfayuan", "hechi"} <= set(fts_terms.split())
     assert "xian" in query_terms("How many did Xi'an revise?")
 
 
