@@ -54,6 +54,9 @@ _OTHER_QUESTION_WORD = re.compile(r"怎样|怎么|如何|为什么|为何|什么
 # A number with its measure word, or bare Arabic digits ("近3000群众"); Chinese numerals only with a measure word.
 _QUANTITY = re.compile(rf"(?P<digits>\d+(?:\.\d+)?)?(?(digits)|[一二两三四五六七八九十百千]+)(?:余|多)?(?:万|亿)?(?:余|多)?"
                        rf"(?P<unit>{_UNIT})?")
+# A sentence whose passage's document holds the names the question asks about (search.py's document
+# names), in proportion to the share it holds: the same sentence in another city's report is not the answer.
+DOCUMENT_NAME_BONUS = 0.05
 QUANTITY_BONUS = 0.1  # a sentence that states a number, for a question that asks for one
 SAME_UNIT_BONUS = 0.05  # ... counted in the measure word the question used
 
@@ -252,15 +255,16 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
     unit = asked_unit(question)
     typed = np.array([answer_type_bonus(unit, c[3]) for c in candidates])
+    named = DOCUMENT_NAME_BONUS * np.array([c[0].names[0] / c[0].names[1] if c[0].names else 0.0 for c in candidates])
     # Meaning is scored only for a shortlist (by wording, answer type and passage rank) plus every
     # sentence of the best passage: embedding each sentence of every passage costs more than the search.
-    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + typed))[:DENSE_SHORTLIST].tolist())
+    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + typed + named))[:DENSE_SHORTLIST].tolist())
     shortlist.update(i for i, c in enumerate(candidates) if c[0].rank == 1)
     picked = sorted(shortlist)
     q_vec = embedder.encode_query(fold_text(question))
     dense = np.full(len(candidates), -1.0)
     dense[picked] = sentence_cosines(q_vec, [candidates[i][::3] for i in picked], embedder, windows)
-    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + typed
+    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + typed + named
 
     order = np.argsort(-scores)
     best = float(scores[order[0]])

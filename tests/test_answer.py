@@ -163,3 +163,21 @@ def test_a_count_in_the_measure_word_asked_is_recognised_but_not_the_article_yi(
     assert states_count_in("项", "完善三项制度")
     assert not states_count_in("个", "打造一个平台")
     assert not states_count_in("个", "建成委员书屋35间")
+
+
+def test_the_answer_prefers_a_sentence_from_the_document_naming_what_the_question_names(monkeypatch):
+    from semsearch import answer as answer_module
+
+    def hit(rank, text, names):
+        return Hit(rank=rank, score=1.0, text=text, title=None, chunk_id=rank, dense_score=0.95, names=names,
+                   source=Source(f"{rank}.txt", 1, 1, 0, len(text)))
+
+    hits = [hit(1, "委员书屋建成12间。", (0, 1)), hit(2, "委员书屋建成35间。", (1, 1))]  # only the 2nd's article names 河池
+
+    def best():
+        answer = answer_module.answer_question("河池的委员书屋建成多少间?", hits, FlatEmbedder())
+        return max(answer.sentences, key=lambda s: s.score).text
+
+    assert best() == "委员书屋建成35间。"
+    monkeypatch.setattr(answer_module, "DOCUMENT_NAME_BONUS", 0.0)
+    assert best() == "委员书屋建成12间。"  # without it, the higher-ranked passage's sentence wins
