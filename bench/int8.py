@@ -5,8 +5,8 @@
 Passages: N real passages from bench/corpus.py (seed 3), folded as semsearch folds them,
 cut at 600 characters. Each graph embeds all of them on both cores (``OnnxEncoder``, as
 ``reindex`` does, after a warm-up); the float graph runs first and last, so drift shows.
-Graphs: the float export (the default), the int8 graph of ``reindex --int8`` (``onnx/encoder-int8.onnx``: int8 weights
-except the feed-forward outputs) and, for comparison, every MatMul quantised (the recipe
+Graphs: the float export (``reindex --float``; queries always use it), the int8 graph that embeds passages by
+default (``onnx/encoder-int8.onnx``: int8 weights except the feed-forward outputs) and, for comparison, every MatMul quantised (the recipe
 shipped before, rebuilt here in a temporary folder).
 
 Question encoding: the Q questions one by one on one thread (as ``ask`` and ``search`` do), float,

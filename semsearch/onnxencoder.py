@@ -11,7 +11,7 @@ with the same vectors (cosine ≥ 0.9999 is checked at export and in
 tests/test_onnxencoder.py), so an index stays searchable by either path.
 
 ``encoder-int8.onnx`` is a dynamically quantised copy (int8 weights per output
-channel) that embeds passages when asked (``reindex --int8``): every weight matrix
+channel) that embeds passages by default (``reindex --float`` opts out): every weight matrix
 is int8 except the feed-forward output layers, whose inputs (GELU outputs, heavy-tailed) lose most
 under 8-bit activations. Keeping those 12 in float costs about a third of the
 speed-up (1.5-1.7x the float graph instead of 1.9-2.1x) and cuts the error to a
