@@ -25,13 +25,15 @@ from . import keyword
 from .chunk import sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, match_key
-from .search import Hit
+from .search import Hit, query_text_for_embedding
 from .translate import translations, translations_by_word
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
-# cross-lingual ones lower, so questions with and without Chinese get their own thresholds;
-# both were calibrated on bench/questions (see bench/RESULTS.md).
+# cross-lingual ones lower, so questions with and without Chinese get their own thresholds, and an
+# English question embedded with its words' translations (search.query_text_for_embedding), whose
+# cosines sit higher again, its own; all were calibrated on bench/questions (see bench/RESULTS.md).
 MIN_COSINE_CJK = 0.87
+MIN_COSINE_TRANSLATED = 0.835
 MIN_COSINE_OTHER = 0.75
 _HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Off-topic English questions we tried had at most 2 words translated in one top passage;
@@ -154,7 +156,13 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         return True
     folded = fold_text(question)
     has_cjk = bool(_HAS_CJK.search(folded))
-    threshold = min_score if min_score is not None else (MIN_COSINE_CJK if has_cjk else MIN_COSINE_OTHER)
+    if min_score is not None:
+        threshold = min_score
+    elif has_cjk:
+        threshold = MIN_COSINE_CJK
+    else:
+        translated = query_text_for_embedding(folded, term_counts) != folded
+        threshold = MIN_COSINE_TRANSLATED if translated else MIN_COSINE_OTHER
     best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best_cosine is not None and best_cosine < threshold:
         return True
@@ -261,7 +269,9 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + typed + named))[:DENSE_SHORTLIST].tolist())
     shortlist.update(i for i, c in enumerate(candidates) if c[0].rank == 1)
     picked = sorted(shortlist)
-    q_vec = embedder.encode_query(fold_text(question))
+    folded = fold_text(question)
+    # The vector search used: encoding it again would cost as much as the search did.
+    q_vec = embedder.encode_query(query_text_for_embedding(folded, term_counts) if term_counts else folded)
     dense = np.full(len(candidates), -1.0)
     dense[picked] = sentence_cosines(q_vec, [candidates[i][::3] for i in picked], embedder, windows)
     scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + typed + named

@@ -79,16 +79,32 @@ def _english_hit(text: str, cosine: float) -> Hit:
 
 
 def test_an_english_question_naming_nothing_is_answered_when_one_passage_holds_three_of_its_words():
-    from semsearch.answer import unanswerable
+    from semsearch.answer import MIN_COSINE_TRANSLATED, unanswerable
 
     in_corpus = {"发言": 3, "提交": 2, "委员": 9, "天气": 1}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
-    together = [_english_hit("委员提交发言七十八篇。", 0.8)]
-    apart = [_english_hit("委员提交了意见。", 0.8), _english_hit("发言很精彩。", 0.8)]
+    close = MIN_COSINE_TRANSLATED + 0.02  # past the cosine gate: only the words decide
+    together = [_english_hit("委员提交发言七十八篇。", close)]
+    apart = [_english_hit("委员提交了意见。", close), _english_hit("发言很精彩。", close)]
     question = "How many speeches did the members submit?"
     assert not unanswerable(question, together, counts)
     assert unanswerable(question, apart, counts)  # two words in one passage at most
-    assert unanswerable("What's the weather like today?", [_english_hit("天气晴。", 0.8)], counts)
+    assert unanswerable("What's the weather like today?", [_english_hit("天气晴。", close)], counts)
+
+
+def test_an_english_question_embedded_with_translations_must_reach_the_higher_cosine():
+    from semsearch.answer import MIN_COSINE_OTHER, MIN_COSINE_TRANSLATED, unanswerable
+
+    in_corpus = {"发言": 3, "提交": 2, "委员": 9}
+    counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
+    between = (MIN_COSINE_OTHER + MIN_COSINE_TRANSLATED) / 2
+    question = "How many speeches did the members submit?"  # its words translate: the higher threshold
+    assert unanswerable(question, [_english_hit("委员提交发言七十八篇。", between)], counts)
+    assert not unanswerable(question, [_english_hit("委员提交发言七十八篇。", MIN_COSINE_TRANSLATED + 0.01)], counts)
+    # A name the index holds and no word it translates: the question is embedded as written, the plain threshold.
+    only_the_name = lambda terms: {t: int(t == "hechi") for t in terms}  # noqa: E731
+    assert not unanswerable("Hechi", [_english_hit("河池市政协。", between)], only_the_name)
+    assert unanswerable("Hechi", [_english_hit("河池市政协。", MIN_COSINE_OTHER - 0.01)], only_the_name)
 
 
 def test_english_questions_without_a_shared_name_are_answered_and_off_topic_ones_are_not(real_index):

@@ -257,3 +257,16 @@ def test_the_shared_index_has_window_vectors_for_its_long_passages(real_index):
     gen = Index.open(real_index)._generation()
     long_ids = [cid for cid, row in gen.chunks(list(range(gen.chunk_count()))).items() if len(row.embed_text) > 300]
     assert long_ids and set(gen.window_vectors(long_ids)) == set(long_ids)
+
+
+def test_an_english_query_is_embedded_with_the_most_used_translation_of_each_word():
+    from semsearch.search import query_text_for_embedding
+
+    in_corpus = {"委员": 9, "成员": 2, "读书": 3}
+    counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
+    text = query_text_for_embedding("how many members read books", counts)
+    assert text.startswith("how many members read books ")
+    added = text.split()[5:]
+    assert "委员" in added and "成员" not in added  # one word per English word: the corpus's commonest sense
+    assert query_text_for_embedding("委员读书", counts) == "委员读书"  # Chinese questions are embedded as written
+    assert query_text_for_embedding("how many members", lambda terms: dict.fromkeys(terms, 0)) == "how many members"
