@@ -65,12 +65,6 @@ def main() -> int:
     tok = emb._light.tokenizer
     prompt = emb.prompts.get("passage", "")
     chunk_tokens = sum(len(e.ids) for e in tok.encode_batch([prompt + rows[c].embed_text for c in range(n)]))
-    query_vecs: dict[str, np.ndarray] = {}
-
-    def qvec(q: str) -> np.ndarray:
-        if q not in query_vecs:
-            query_vecs[q] = emb.encode_query(fold_text(q))
-        return query_vecs[q]
 
     def figures() -> dict:
         out = {}
@@ -103,8 +97,7 @@ def main() -> int:
         owner = np.array([c for c, _ in windows])
         tokens = sum(len(e.ids) for e in tok.encode_batch([prompt + t for t in texts]))
 
-        def dense_candidates(gen, embedder, query, k, vecs=vecs, owner=owner):
-            q = qvec(query)
+        def dense_candidates(gen, q, k, vecs=vecs, owner=owner):
             best = chunk_vecs @ q
             np.maximum.at(best, owner, vecs @ q)
             order = np.argsort(-best)[:k]

@@ -24,7 +24,7 @@ import numpy as np
 from . import keyword
 from .chunk import sentence_spans, sentence_windows
 from .embed import Embedder
-from .normalize import fold_text, match_key
+from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import Hit, query_text_for_embedding
 from .translate import translations, translations_by_word
 
@@ -106,7 +106,11 @@ class Answer:
 
 def bigrams(text: str) -> set[str]:
     """Character bigrams of CJK text and whole ASCII words, on the match-key form."""
-    units = _WORD.findall(match_key(text).lower())
+    return _grams(match_key(text))
+
+
+def _grams(key: str) -> set[str]:
+    units = _WORD.findall(key.lower())
     grams = {a + b for a, b in zip(units, units[1:]) if len(a) == 1 and len(b) == 1}
     grams.update(u for u in units if len(u) > 1)
     return grams
@@ -129,11 +133,12 @@ def states_count_in(unit: str, text: str) -> bool:
                for m in _QUANTITY.finditer(fold_text(text)))
 
 
-def answer_type_bonus(unit: str | None, sentence: str) -> float:
-    """How much ``sentence`` looks like the number a question asking in ``unit`` wants (0 when it asks none)."""
+def answer_type_bonus(unit: str | None, sentence: str, folded: bool = False) -> float:
+    """How much ``sentence`` (``folded`` already, or not) looks like the number a question asking in ``unit``
+    wants (0 when it asks none)."""
     if unit is None:
         return 0.0
-    units = [m.group("unit") or "" for m in _QUANTITY.finditer(fold_text(sentence))
+    units = [m.group("unit") or "" for m in _QUANTITY.finditer(sentence if folded else fold_text(sentence))
              if m.group("unit") or m.group("digits")]
     asks_time = bool(unit) and unit in _TIME_UNITS
     counted = [u for u in units if not u or u not in _TIME_UNITS or asks_time]
@@ -199,16 +204,20 @@ class WindowLookup:
         return cls(gen.window_vectors_of_texts, gen.window_chars or 0, gen.cached_vectors)
 
 
-def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedder: Embedder,
-                     windows: WindowLookup | None) -> np.ndarray:
+def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedder: Embedder | None,
+                     windows: WindowLookup | None, folded: list[str] | None = None) -> np.ndarray:
     """Cosine of each (hit, sentence) to the question.
 
     Where the passage has sentence windows in the index, a sentence takes the stored
     vector of the window that holds it: embedding a dozen sentences per question took
     ~0.3 s, most of an ``ask``, and scoring by window gave the same answers on
     bench/questions. A passage that fits in one window is its own window: its sentences
-    take the chunk's vector. Only text the stored vectors cannot place is embedded.
+    take the chunk's vector. Only text the stored vectors cannot place is embedded; with no
+    ``embedder``, nothing is, and such a sentence takes its passage's vector (-1 if none is stored).
+    ``folded``, when given, is each sentence already folded.
     """
+    if folded is None:
+        folded = [fold_text(text) for _, text in sentences]
     out = np.full(len(sentences), np.nan)
     if windows is not None and windows.max_chars:
         from .indexer import embed_text_of, text_hash
@@ -216,7 +225,7 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
         window_texts = {}
         for hit, _ in sentences:
             if hit.chunk_id not in window_texts:
-                embed_text = embed_text_of(hit.title, hit.text)
+                embed_text = hit.embed_text or embed_text_of(hit.title, hit.text)
                 window_texts[hit.chunk_id] = (text_hash(embed_text), sentence_windows(embed_text, windows.max_chars))
         stored = windows.vectors(sorted({key for key, _ in window_texts.values()}))
         single = {key for key, texts in window_texts.values() if not texts}
@@ -227,14 +236,56 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
                 if key in whole:
                     out[i] = float(whole[key] @ q_vec)
                 continue
-            folded = fold_text(text)
-            holder = next((j for j, w in enumerate(texts) if folded in w), None)
+            holder = next((j for j, w in enumerate(texts) if folded[i] in w), None)
             if key in stored and holder is not None and len(stored[key]) == len(texts):
                 out[i] = float(stored[key][holder].astype(np.float32) @ q_vec)
     todo = [i for i in range(len(sentences)) if np.isnan(out[i])]
-    if todo:
-        out[todo] = embedder.encode_sentences([fold_text(sentences[i][1]) for i in todo]) @ q_vec
+    if todo and embedder is not None:
+        out[todo] = embedder.encode_sentences([folded[i] for i in todo]) @ q_vec
+    elif todo:  # stored vectors only: such a sentence takes its passage's own vector
+        from .indexer import embed_text_of, text_hash
+
+        keys = {i: text_hash(embed_text_of(sentences[i][0].title, sentences[i][0].text)) for i in todo}
+        whole = windows.chunk_vectors(set(keys.values())) if windows is not None and windows.chunk_vectors else {}
+        for i, key in keys.items():
+            out[i] = float(whole[key] @ q_vec) if key in whole else -1.0
     return out
+
+
+Candidate = tuple[Hit, int, int, str]  # a sentence of a hit: (hit, start, end, text), offsets in hit.text
+
+
+def sentence_candidates(hits: list[Hit]) -> tuple[list[Candidate], list[str]]:
+    """Every sentence of ``hits``, in rank order, and each sentence folded (each passage is folded once)."""
+    candidates: list[Candidate] = []
+    folded: list[str] = []
+    for hit in hits:
+        spans = sentence_spans(hit.text)
+        candidates.extend((hit, start, end, hit.text[start:end]) for start, end in spans)
+        folded.extend(folded_spans(hit.text, spans))
+    return candidates, folded
+
+
+def wording_scores(question: str, folded_sentences: list[str],
+                   term_counts: Callable[[list[str]], dict[str, int]] | None) -> np.ndarray:
+    """Per (folded) sentence, the share of the question's bigrams (and of its words' translations the corpus uses) it
+    holds, each bigram weighted by its rarity among the sentences."""
+    q_grams = bigrams(question)
+    if term_counts is not None:  # the question's words the corpus lacks, in the corpus's own words
+        q_grams.update(*(bigrams(term) for term in translations(fold_text(question), term_counts)))
+    s_grams = [_grams(match_key_of_folded(text)) for text in folded_sentences]
+    n = len(s_grams)
+    idf = {g: math.log(1 + n / (1 + sum(g in sg for sg in s_grams))) for g in q_grams}
+    q_weight = sum(idf.values()) or 1.0
+    return np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
+
+
+def answer_fit(question: str, candidates: list[Candidate], folded_sentences: list[str]) -> np.ndarray:
+    """Per sentence, the bonuses for stating the number asked for and for its document holding the names asked about."""
+    unit = asked_unit(question)
+    typed = np.array([answer_type_bonus(unit, text, folded=True) for text in folded_sentences])
+    named = DOCUMENT_NAME_BONUS * np.array([c[0].names[0] / c[0].names[1] if c[0].names else 0.0 for c in candidates])
+    return typed + named
 
 
 def answer_question(question: str, hits: list[Hit], embedder: Embedder,
@@ -244,37 +295,25 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
     if unanswerable(question, hits, term_counts or (lambda terms: dict.fromkeys(terms, 1)), min_score):
         return Answer(no_answer=True, text="", hits=[])
 
-    candidates: list[tuple[Hit, int, int, str]] = []
-    for hit in hits:
-        for start, end in sentence_spans(hit.text):
-            candidates.append((hit, start, end, hit.text[start:end]))
+    candidates, folded_sentences = sentence_candidates(hits)
     if not candidates:
         return Answer(no_answer=True, text="", hits=hits)
 
-    q_grams = bigrams(question)
-    if term_counts is not None:  # the question's words the corpus lacks, in the corpus's own words
-        q_grams.update(*(bigrams(term) for term in translations(fold_text(question), term_counts)))
-    s_grams = [bigrams(c[3]) for c in candidates]
-    n = len(candidates)
-    idf = {g: math.log(1 + n / (1 + sum(g in sg for sg in s_grams))) for g in q_grams}
-    q_weight = sum(idf.values()) or 1.0
-    lexical = np.array([sum(idf[g] for g in q_grams & sg) / q_weight for sg in s_grams])
-
+    lexical = wording_scores(question, folded_sentences, term_counts)
     prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
-    unit = asked_unit(question)
-    typed = np.array([answer_type_bonus(unit, c[3]) for c in candidates])
-    named = DOCUMENT_NAME_BONUS * np.array([c[0].names[0] / c[0].names[1] if c[0].names else 0.0 for c in candidates])
+    fit = answer_fit(question, candidates, folded_sentences)
     # Meaning is scored only for a shortlist (by wording, answer type and passage rank) plus every
     # sentence of the best passage: embedding each sentence of every passage costs more than the search.
-    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + typed + named))[:DENSE_SHORTLIST].tolist())
+    shortlist = set(np.argsort(-(0.5 * lexical + 0.1 * prior + fit))[:DENSE_SHORTLIST].tolist())
     shortlist.update(i for i, c in enumerate(candidates) if c[0].rank == 1)
     picked = sorted(shortlist)
     folded = fold_text(question)
     # The vector search used: encoding it again would cost as much as the search did.
     q_vec = embedder.encode_query(query_text_for_embedding(folded, term_counts) if term_counts else folded)
     dense = np.full(len(candidates), -1.0)
-    dense[picked] = sentence_cosines(q_vec, [candidates[i][::3] for i in picked], embedder, windows)
-    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + typed + named
+    dense[picked] = sentence_cosines(q_vec, [candidates[i][::3] for i in picked], embedder, windows,
+                                     [folded_sentences[i] for i in picked])
+    scores = 0.5 * lexical + 0.5 * dense + 0.1 * prior + fit
 
     order = np.argsort(-scores)
     best = float(scores[order[0]])

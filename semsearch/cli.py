@@ -34,7 +34,7 @@ IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index f
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (default: the index's model, or multilingual-e5-small).")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many passages.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object (schema 1) on stdout.")
-ExplainOpt = typer.Option(False, "--explain", help="Show each passage's keyword rank, dense rank, cosine, the question's names its document holds, whether it states the count asked, and fused score.")
+ExplainOpt = typer.Option(False, "--explain", help="Show each passage's keyword rank, dense rank, cosine, the question's names its document holds, whether it states the count asked, fused score, and the score of its best sentence (which orders the first five).")
 StrictOpt = typer.Option(False, "--strict", help="Exit 3 instead of warning when the index is stale.")
 
 
@@ -160,8 +160,9 @@ def _print_hits(hits, query: str, answer=None, explain: bool = False, translated
             signals = f", document names {e['document_names']}" if e["document_names"] else ""
             if e["states_asked_count"] is not None:
                 signals += ", states the count asked" if e["states_asked_count"] else ", no count in the unit asked"
+            reranked = "" if e["best_sentence"] is None else f", best sentence {e['best_sentence']:.3f}"
             out.print(Text(f"    keyword rank {e['keyword_rank'] or '-'}, dense rank {e['dense_rank'] or '-'} "
-                           f"(cosine {cosine}){signals}, fused {e['fused']:.3f}", style="magenta"))
+                           f"(cosine {cosine}){signals}, fused {e['fused']:.3f}{reranked}", style="magenta"))
         spans = []
         if answer is not None:
             spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)

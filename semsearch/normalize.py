@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -112,5 +113,18 @@ def clean_text(text: str) -> str:
 
 def match_key(text: str) -> str:
     """Comparison form: folded, punctuation and width unified (NFKC), no whitespace."""
-    unified = unicodedata.normalize("NFKC", fold_text(text))
+    return match_key_of_folded(fold_text(text))
+
+
+def match_key_of_folded(folded: str) -> str:
+    """``match_key`` of text that is already folded."""
+    unified = unicodedata.normalize("NFKC", folded)
     return "".join(ch for ch in unified if not ch.isspace())
+
+
+def folded_spans(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The folded form of each [start, end) span of ``text``, folding ``text`` once (as ``fold_text`` of each span,
+    but for the rare OpenCC phrase that would straddle a span's edge)."""
+    folded = fold(text)
+    origin = folded.origin
+    return [folded.text[bisect_left(origin, start):bisect_left(origin, end)] for start, end in spans]

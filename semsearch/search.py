@@ -6,7 +6,8 @@ matched against the FAISS vectors; the nearest passages are rescored by their
 best sentence window, so a fact buried in a long paragraph still counts. That
 ranking is fused with BM25 keyword search (keyword.py). Passages whose text
 repeats a higher-ranked one are dropped, so the same paragraph is never shown
-twice.
+twice. The first five are then put in the order of their best answer sentence
+(rerank.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from . import store
@@ -48,6 +49,9 @@ EMBED_TRANSLATIONS = True
 DOCUMENT_NAME_WEIGHT = 0.2
 # A question asking "how many" in a measure word (多少间) lifts passages stating a count in that word.
 ANSWER_UNIT_WEIGHT = 0.1
+# The first hits are reordered by their best answer sentence (rerank.py), this many of them.
+RERANK = True
+RERANK_DEPTH = 5
 FUSION = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
 # The keyword lookup needs no query vector, so it runs on the other core while the query is
 # encoded (both release the GIL: BLAS and SQLite). A server answering several requests at once
@@ -101,6 +105,10 @@ class Hit:
     dense_score: float | None = None
     names: tuple[int, int] | None = None  # the question's names its document contains, of those the corpus has
     states_count: bool | None = None  # for a "how many" question in a measure word: does the passage state one
+    sentence_score: float | None = None  # the score of its best answer sentence, for the hits rerank.py ordered
+    fused_score: float | None = None  # for those hits, the fused score before reranking lifted ``score``
+    # What the model embedded for it (folded title and text): kept so answers need not fold the passage again.
+    embed_text: str | None = field(default=None, repr=False, compare=False)
 
     def as_json(self, explain: bool = False) -> dict:
         out = {"rank": self.rank, "score": round(float(self.score), 4), "text": self.text,
@@ -115,7 +123,8 @@ class Hit:
                 "cosine": None if self.dense_score is None else round(float(self.dense_score), 4),
                 "document_names": None if self.names is None else f"{self.names[0]}/{self.names[1]}",
                 "states_asked_count": self.states_count,
-                "fused": round(float(self.score), 4)}
+                "best_sentence": None if self.sentence_score is None else round(float(self.sentence_score), 4),
+                "fused": round(float(self.score if self.fused_score is None else self.fused_score), 4)}
 
 
 def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
@@ -123,13 +132,18 @@ def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
     return {"schema": 1, "query": query, "results": [h.as_json(explain) for h in hits]}
 
 
-def dense_candidates(gen: store.Generation, embedder: Embedder, query: str, n: int) -> list[tuple[int, float]]:
-    """(chunk id, cosine) for the ``n`` nearest passages."""
+def query_vector(gen: store.Generation, embedder: Embedder, query: str):
+    """The query's vector, as dense search and reranking use it."""
+    return embedder.encode_query(query_text_for_embedding(fold_text(query), gen.term_document_counts))
+
+
+def dense_candidates(gen: store.Generation, vector, n: int) -> list[tuple[int, float]]:
+    """(chunk id, cosine) for the ``n`` passages nearest the query ``vector``."""
     if gen.faiss_index.ntotal == 0:
         return []
     import faiss
 
-    vector = embedder.encode_query(query_text_for_embedding(fold_text(query), gen.term_document_counts)).reshape(1, -1)
+    vector = vector.reshape(1, -1)
     # One query on one OpenMP thread: on two cores the second thread's wake-up cost more than
     # it saved at every size measured (bench/scale.py). The setting is per thread; restore it.
     threads = faiss.omp_get_max_threads()
@@ -244,7 +258,8 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     pending = None
     if mode == "hybrid" and OVERLAP_KEYWORD:
         pending = _pool().submit(keyword_candidates, gen, query, n)
-    dense = dense_candidates(gen, embedder, query, n) if mode != "keyword" else []
+    vector = query_vector(gen, embedder, query) if mode != "keyword" else None
+    dense = dense_candidates(gen, vector, n) if vector is not None else []
     if pending is not None:
         keyword = pending.result()
     else:
@@ -277,6 +292,8 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     order = sorted(fused, key=lambda cid: -fused[cid])
     if rows is None:
         rows = gen.chunks(order[: n])
+    reranking = mode == "hybrid" and RERANK and vector is not None
+    wanted = max(k, RERANK_DEPTH) if reranking else k
     hits: list[Hit] = []
     kept_shingles: list[set[str]] = []
     for cid in order:
@@ -291,9 +308,14 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),
                         names=(len(named.get(cid, ())), len(asked_names)) if asked_names else None,
-                        states_count=None if counting is None else cid in counting,
+                        states_count=None if counting is None else cid in counting, embed_text=row.embed_text,
                         source=Source(row.path, row.line_start, row.line_end, row.char_start, row.char_end,
                                       row.page)))
-        if len(hits) == k:
+        if len(hits) == wanted:
             break
-    return hits
+    if reranking:
+        from .answer import WindowLookup
+        from .rerank import rerank
+
+        hits = rerank(query, hits, vector, gen.term_document_counts, WindowLookup.of(gen))
+    return hits[:k]
