@@ -26,7 +26,7 @@ from .chunk import sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import Hit, query_text_for_embedding
-from .translate import translations, translations_by_word
+from .translate import common_words, translations, translations_by_word, with_surname
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds, and an
@@ -153,7 +153,8 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
 
     Three signals, each cheap: the best cosine is below the threshold; the question
     shares no term at all with the corpus; or it names a place, person or body that
-    the corpus never mentions (浙江 in a corpus about Gansu and Yunnan). An English question
+    the corpus never mentions (浙江 in a corpus about Gansu and Yunnan), unless the dictionary
+    knows that "name" as a common word too, or it is a "person" whose first characters are no surname. An English question
     shares no term with Chinese text unless it names something; it is let through when one
     passage holds translations of at least ``MIN_TRANSLATED_WORDS`` of its words.
     """
@@ -178,7 +179,14 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     if query and not any(counts[t] for t in query) and \
             english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
         return True
-    return any(counts[name] == 0 for name in keyword.names(folded))
+    absent = [name for name in keyword.names(folded) if counts[name] == 0]
+    if not absent:
+        return False
+    # The tagger also tags common words as names (深度; 大丰收, "bumper harvest", as a person): a "name" the
+    # dictionary knows as a word, or a "person" with no surname, proves nothing.
+    persons = keyword.person_names(folded) & set(absent)
+    doubtful = common_words(absent) | (persons - with_surname(sorted(persons)))
+    return any(name not in doubtful for name in absent)
 
 
 def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]]) -> int:

@@ -49,6 +49,7 @@ def terms(folded: str) -> list[str]:
 
 
 _PROPER = {"ns", "nr", "nrt", "nrfg", "nt", "nz"}
+_PERSON = {"nr", "nrfg"}
 _PLACE_SUFFIX = "省市县区镇乡村州"
 _LATIN = re.compile(r"[a-z]+")
 
@@ -81,6 +82,12 @@ def _readings(word: str, is_place: bool) -> list[str]:
 def names(folded: str) -> list[str]:
     """Proper nouns (places, people, organisations) in ``folded``, as jieba tags them."""
     return [word for word, _ in _tagged_names(folded)]
+
+
+def person_names(folded: str) -> set[str]:
+    """The words of ``folded`` that jieba tags as a person's name (and that name no place)."""
+    return {word for word, tag in _segmenter().tag(folded)
+            if tag in _PERSON and len(word) >= 2 and not (len(word) >= 3 and word[-1] in _PLACE_SUFFIX)}
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")  # Xi'an is one word

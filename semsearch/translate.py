@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
@@ -54,6 +54,8 @@ _ENTRY = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
 _HAN_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,}$")
 _HAN_CHAR = re.compile(r"^[\u4e00-\u9fff]$")
 _READING = re.compile(r"^\S+ (\S) \[([a-zA-Z:]+)[1-5]\] /")
+_READ_ENTRY = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /")  # headword and its pinyin
+_SURNAME_GLOSS = re.compile(r"/(?:[a-z-]+ )*surname \w")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{3,}\b")
 # Senses that point elsewhere rather than translate.
 _REFERENCE_SENSES = ("cl:", "abbr", "variant", "see ", "surname", "old variant", "used in", "erhua", "also written")
@@ -120,6 +122,48 @@ def readings(lines: Iterable[str]) -> dict[str, list[str]]:
     return {syllable: list(chars) for syllable, chars in out.items()}
 
 
+def common_headwords(lines: Iterable[str]) -> set[str]:
+    """Simplified headwords of two or more characters with a reading in lower case: CC-CEDICT capitalises the pinyin
+    of proper nouns (浙江 [Zhe4 jiang1]), so these are words as well as, or instead of, names (大丰收 [da4 feng1 shou1])."""
+    out = set()
+    for line in lines:
+        entry = _READ_ENTRY.match(line)
+        if entry and len(entry.group(1)) >= 2 and entry.group(2)[:1].islower():
+            out.add(entry.group(1))
+    return out
+
+
+def surnames(lines: Iterable[str]) -> set[str]:
+    """Simplified surnames (王, 欧阳): proper-noun entries glossed as a surname."""
+    out = set()
+    for line in lines:
+        entry = _READ_ENTRY.match(line)
+        if entry and entry.group(2)[:1].isupper() and _SURNAME_GLOSS.search(line[entry.end() - 1:]):
+            out.add(entry.group(1))
+    return out
+
+
+def with_surname(words: list[str]) -> set[str]:
+    """Those of ``words`` that begin with a one- or two-character surname (all of them without the dictionary)."""
+    prefixes = sorted({w[:n] for w in words for n in (1, 2) if len(w) > n})
+    if not prefixes:
+        return set()
+    marks = ",".join("?" * len(prefixes))
+    rows = _rows(f"SELECT headword FROM surnames WHERE headword IN ({marks})", tuple(prefixes))
+    if table_path() is None:
+        return set(words)
+    known = {row[0] for row in rows}
+    return {w for w in words if w[:1] in known or w[:2] in known}
+
+
+def common_words(words: list[str]) -> set[str]:
+    """Those of ``words`` that CC-CEDICT knows as common words, not only as names (none without the dictionary)."""
+    if not words:
+        return set()
+    marks = ",".join("?" * len(words))
+    return {row[0] for row in _rows(f"SELECT headword FROM common WHERE headword IN ({marks})", tuple(words))}
+
+
 def build_table(path: Path) -> Path:
     """Write the inverted dictionary to SQLite at ``path`` unless it is there for the installed CC-CEDICT."""
     source = _cedict_path()
@@ -145,6 +189,10 @@ def build_table(path: Path) -> Path:
         db.execute("CREATE INDEX glosses_by_headword ON glosses(headword, rank)")
         db.execute("CREATE TABLE readings (syllable TEXT PRIMARY KEY, chars TEXT NOT NULL)")
         db.executemany("INSERT INTO readings VALUES (?, ?)", ((syl, "".join(chars)) for syl, chars in read_as.items()))
+        db.execute("CREATE TABLE common (headword TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.executemany("INSERT INTO common VALUES (?)", ((word,) for word in sorted(common_headwords(lines))))
+        db.execute("CREATE TABLE surnames (headword TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.executemany("INSERT INTO surnames VALUES (?)", ((word,) for word in sorted(surnames(lines))))
         db.execute("INSERT INTO meta VALUES ('stamp', ?)", (stamp,))
         db.commit()
     os.replace(partial, path)

@@ -197,3 +197,14 @@ def test_the_answer_prefers_a_sentence_from_the_document_naming_what_the_questio
     assert best() == "委员书屋建成35间。"
     monkeypatch.setattr(answer_module, "DOCUMENT_NAME_BONUS", 0.0)
     assert best() == "委员书屋建成12间。"  # without it, the higher-ranked passage's sentence wins
+
+
+def test_a_name_the_corpus_lacks_means_no_answer_unless_the_tagger_mistook_a_common_word_for_it():
+    from semsearch.answer import MIN_COSINE_CJK, unanswerable
+
+    in_corpus = {"绿春县": 1, "爬别村": 1, "橙子": 1, "丰收": 1, "政协": 5, "委员": 5, "工作室": 2}
+    counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
+    hits = [_english_hit("绿春县爬别村的橙子迎来丰收,委员工作室建成。", MIN_COSINE_CJK + 0.02)]
+    # jieba tags 大丰收 ("bumper harvest") as a person's name; 大 is no surname: not evidence of absence.
+    assert not unanswerable("绿春县爬别村的橙子终于大丰收,归功于什么?", hits, counts)
+    assert unanswerable("浙江省政协建立了多少个委员工作室?", hits, counts)  # 浙江省 is a place the corpus never names

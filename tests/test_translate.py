@@ -148,3 +148,15 @@ def test_the_commonest_dictionary_words_are_dropped_first_when_their_postings_ex
     counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
     terms = translate.translations("How many speeches did members submit?", counts)
     assert "发言" in terms and "委员" in terms and "提交" not in terms  # 5 + 60 fit, + 90 would not
+
+
+def test_words_with_a_lower_case_reading_are_common_and_proper_nouns_glossed_surname_are_surnames():
+    lines = LINES + ["王 王 [Wang2] /surname Wang/king/\n", "歐陽 欧阳 [Ou1 yang2] /two-character surname Ouyang/\n",
+                     "深度 深度 [shen1 du4] /depth/\n", "大 大 [da4] /big/\n", "大豐 大丰 [Da4 feng1] /Dafeng city/\n"]
+    assert translate.common_headwords(lines) == {"发言", "讲话", "提交", "演说", "假大空", "俗语", "深度"}
+    assert translate.surnames(lines) == {"王", "欧阳"}  # 甘肃 and 大丰 are proper nouns but no surnames
+
+
+def test_the_installed_dictionary_tells_words_and_surnames_apart():
+    assert translate.common_words(["深度", "浙江", "河池"]) == {"深度"}
+    assert translate.with_surname(["邱正菊", "欧阳修", "大丰收"]) == {"邱正菊", "欧阳修"}
