@@ -154,9 +154,10 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     Three signals, each cheap: the best cosine is below the threshold; the question
     shares no term at all with the corpus; or it names a place, person or body that
     the corpus never mentions (浙江 in a corpus about Gansu and Yunnan), unless the dictionary
-    knows that "name" as a common word too, or it is a "person" whose first characters are no surname. An English question
-    shares no term with Chinese text unless it names something; it is let through when one
-    passage holds translations of at least ``MIN_TRANSLATED_WORDS`` of its words.
+    knows that "name" as a common word too, or it is a "person" whose first characters are no
+    surname. An English question shares no term with Chinese text unless it names something; it
+    is let through when one passage holds translations of at least ``MIN_TRANSLATED_WORDS`` of
+    its words.
     """
     if not hits:
         return True
@@ -228,12 +229,12 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
         folded = [fold_text(text) for _, text in sentences]
     out = np.full(len(sentences), np.nan)
     if windows is not None and windows.max_chars:
-        from .indexer import embed_text_of, text_hash
+        from .indexer import text_hash
 
         window_texts = {}
         for hit, _ in sentences:
             if hit.chunk_id not in window_texts:
-                embed_text = hit.embed_text or embed_text_of(hit.title, hit.text)
+                embed_text = _embed_text(hit)
                 window_texts[hit.chunk_id] = (text_hash(embed_text), sentence_windows(embed_text, windows.max_chars))
         stored = windows.vectors(sorted({key for key, _ in window_texts.values()}))
         single = {key for key, texts in window_texts.values() if not texts}
@@ -251,13 +252,20 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
     if todo and embedder is not None:
         out[todo] = embedder.encode_sentences([folded[i] for i in todo]) @ q_vec
     elif todo:  # stored vectors only: such a sentence takes its passage's own vector
-        from .indexer import embed_text_of, text_hash
+        from .indexer import text_hash
 
-        keys = {i: text_hash(embed_text_of(sentences[i][0].title, sentences[i][0].text)) for i in todo}
+        keys = {i: text_hash(_embed_text(sentences[i][0])) for i in todo}
         whole = windows.chunk_vectors(set(keys.values())) if windows is not None and windows.chunk_vectors else {}
         for i, key in keys.items():
             out[i] = float(whole[key] @ q_vec) if key in whole else -1.0
     return out
+
+
+def _embed_text(hit: Hit) -> str:
+    """What the model embedded for ``hit`` (search keeps it; other hits are folded again)."""
+    from .indexer import embed_text_of
+
+    return hit.embed_text or embed_text_of(hit.title, hit.text)
 
 
 Candidate = tuple[Hit, int, int, str]  # a sentence of a hit: (hit, start, end, text), offsets in hit.text
