@@ -132,9 +132,10 @@ def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
     return {"schema": 1, "query": query, "results": [h.as_json(explain) for h in hits]}
 
 
-def query_vector(gen: store.Generation, embedder: Embedder, query: str):
-    """The query's vector, as dense search and reranking use it."""
-    return embedder.encode_query(query_text_for_embedding(fold_text(query), gen.term_document_counts))
+def query_vector(gen: store.Generation, embedder: Embedder, query: str,
+                 english: dict[str, list[str]] | None = None):
+    """The query's vector, as dense search and reranking use it (``english``: its words' translations, if known)."""
+    return embedder.encode_query(query_text_for_embedding(fold_text(query), gen.term_document_counts, english))
 
 
 def dense_candidates(gen: store.Generation, vector, n: int) -> list[tuple[int, float]]:
@@ -156,7 +157,8 @@ def dense_candidates(gen: store.Generation, vector, n: int) -> list[tuple[int, f
     return with_window_scores(gen, vector[0], found) if USE_WINDOWS else found
 
 
-def query_text_for_embedding(folded: str, document_counts: Callable[[list[str]], dict[str, int]]) -> str:
+def query_text_for_embedding(folded: str, document_counts: Callable[[list[str]], dict[str, int]],
+                             english: dict[str, list[str]] | None = None) -> str:
     """The text a (folded) query is embedded as: itself, plus, for a question with no Chinese, the
     index's most used translation of each of its English words.
 
@@ -164,10 +166,17 @@ def query_text_for_embedding(folded: str, document_counts: Callable[[list[str]],
     3 more of 32, at the price of 1 fewer first place; all of each word's translations instead of
     one, or a second vector of the translations alone averaged in, did worse.
     """
-    if not (TRANSLATE and EMBED_TRANSLATIONS) or _HAS_CJK.search(folded):
+    if not embeds_translations(folded):
         return folded
-    found = [terms[0] for terms in translations_by_word(folded, document_counts).values() if terms]
+    if english is None:
+        english = translations_by_word(folded, document_counts)
+    found = [terms[0] for terms in english.values() if terms]
     return f"{folded} {' '.join(dict.fromkeys(found))}" if found else folded
+
+
+def embeds_translations(folded: str) -> bool:
+    """Whether the query is embedded with its words' translations (see ``query_text_for_embedding``)."""
+    return TRANSLATE and EMBED_TRANSLATIONS and not _HAS_CJK.search(folded)
 
 
 def with_window_scores(gen: store.Generation, query_vector, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -189,9 +198,10 @@ def with_window_scores(gen: store.Generation, query_vector, found: list[tuple[in
     return sorted(rescored, key=lambda pair: -pair[1])
 
 
-def keyword_candidates(gen: store.Generation, query: str, n: int) -> list[tuple[int, float]]:
+def keyword_candidates(gen: store.Generation, query: str, n: int,
+                       english: dict[str, list[str]] | None = None) -> list[tuple[int, float]]:
     folded = fold_text(query)
-    match = fts_query(folded, translations(folded, gen.term_document_counts) if TRANSLATE else [])
+    match = fts_query(folded, translations(folded, gen.term_document_counts, english) if TRANSLATE else [])
     return gen.keyword_candidates(match, n) if match else []
 
 
@@ -255,15 +265,20 @@ def document_name_bonus(doc_counts: dict[str, int], named: dict[int, set[str]], 
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
+    # An English question's translations are looked up once, before both rankings need them: looked up
+    # by each at once, their document counts were read twice (1M chunks: 58 ms instead of 3, p50).
+    english = None
+    if mode != "keyword" and embeds_translations(fold_text(query)):
+        english = translations_by_word(fold_text(query), gen.term_document_counts)
     pending = None
     if mode == "hybrid" and OVERLAP_KEYWORD:
-        pending = _pool().submit(keyword_candidates, gen, query, n)
-    vector = query_vector(gen, embedder, query) if mode != "keyword" else None
+        pending = _pool().submit(keyword_candidates, gen, query, n, english)
+    vector = query_vector(gen, embedder, query, english) if mode != "keyword" else None
     dense = dense_candidates(gen, vector, n) if vector is not None else []
     if pending is not None:
         keyword = pending.result()
     else:
-        keyword = keyword_candidates(gen, query, n) if mode != "dense" else []
+        keyword = keyword_candidates(gen, query, n, english) if mode != "dense" else []
     dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
     dense_score = dict(dense)
     keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}

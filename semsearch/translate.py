@@ -358,10 +358,13 @@ def synonyms_by_word(query: str, document_counts: Callable[[list[str]], dict[str
     return _most_used({w: _same_sense(w) for w in absent}, document_counts, SYNONYMS_PER_WORD)
 
 
-def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
-    """The index's own words for the words of ``query`` it lacks: English words' translations and the
-    synonyms of Chinese words it never uses."""
-    by_word = translations_by_word(query, document_counts) | synonyms_by_word(query, document_counts)
+def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]],
+                 english: dict[str, list[str]] | None = None) -> list[str]:
+    """The index's own words for the words of ``query`` it lacks: English words' translations (``english``, when
+    ``translations_by_word`` was already asked) and the synonyms of Chinese words it never uses."""
+    if english is None:
+        english = translations_by_word(query, document_counts)
+    by_word = english | synonyms_by_word(query, document_counts)
     terms = list(dict.fromkeys(t for found in by_word.values() for t in found))
     # BM25 costs about 2 µs per posting (bench/scale.py at 1M chunks): the commonest dictionary words,
     # which also weigh least, go first when together they would exceed the budget.
