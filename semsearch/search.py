@@ -265,11 +265,12 @@ def document_name_bonus(doc_counts: dict[str, int], named: dict[int, set[str]], 
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
-    # An English question's translations are looked up once, before both rankings need them: looked up
-    # by each at once, their document counts were read twice (1M chunks: 58 ms instead of 3, p50).
+    # An English question's translations are looked up once, before both rankings need them: looked up by
+    # each at once on two threads, the keyword side's lookup took 58 ms p50 at 1M chunks (bench/scale.py).
     english = None
-    if mode != "keyword" and embeds_translations(fold_text(query)):
-        english = translations_by_word(fold_text(query), gen.term_document_counts)
+    folded = fold_text(query)
+    if mode != "keyword" and embeds_translations(folded):
+        english = translations_by_word(folded, gen.term_document_counts)
     pending = None
     if mode == "hybrid" and OVERLAP_KEYWORD:
         pending = _pool().submit(keyword_candidates, gen, query, n, english)
