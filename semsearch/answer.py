@@ -176,16 +176,17 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     if min_score is not None:
         return False
     query = keyword.query_terms(folded)
-    counts = term_counts(query + keyword.names(folded))
+    names, persons = keyword.names_and_persons(folded)
+    counts = term_counts(query + names)
     if query and not any(counts[t] for t in query) and \
             english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
         return True
-    absent = [name for name in keyword.names(folded) if counts[name] == 0]
+    absent = [name for name in names if counts[name] == 0]
     if not absent:
         return False
     # The tagger also tags common words as names (深度; 大丰收, "bumper harvest", as a person): a "name" the
     # dictionary knows as a word, or a "person" with no surname, proves nothing.
-    persons = keyword.person_names(folded) & set(absent)
+    persons &= set(absent)
     doubtful = common_words(absent) | (persons - with_surname(sorted(persons)))
     return any(name not in doubtful for name in absent)
 

@@ -61,15 +61,16 @@ def _pinyin():
     return lazy_pinyin
 
 
-def _tagged_names(folded: str) -> list[tuple[str, bool]]:
-    """(word, is a place) for the proper nouns jieba tags in ``folded`` and words ending in a place suffix."""
+def _tagged_names(folded: str) -> list[tuple[str, bool, bool]]:
+    """(word, is a place, is a person) for the proper nouns jieba tags in ``folded`` and words ending in a place
+    suffix; a person is a word tagged as a person's name that names no place."""
     out = []
     for word, tag in _segmenter().tag(folded):
         if len(word) < 2 or not all(_CJK.match(ch) for ch in word):
             continue
         is_place = len(word) >= 3 and word[-1] in _PLACE_SUFFIX
         if tag in _PROPER or is_place:
-            out.append((word, is_place))
+            out.append((word, is_place, tag in _PERSON and not is_place))
     return out
 
 
@@ -81,13 +82,13 @@ def _readings(word: str, is_place: bool) -> list[str]:
 
 def names(folded: str) -> list[str]:
     """Proper nouns (places, people, organisations) in ``folded``, as jieba tags them."""
-    return [word for word, _ in _tagged_names(folded)]
+    return [word for word, _, _ in _tagged_names(folded)]
 
 
-def person_names(folded: str) -> set[str]:
-    """The words of ``folded`` that jieba tags as a person's name (and that name no place)."""
-    return {word for word, tag in _segmenter().tag(folded)
-            if tag in _PERSON and len(word) >= 2 and not (len(word) >= 3 and word[-1] in _PLACE_SUFFIX)}
+def names_and_persons(folded: str) -> tuple[list[str], set[str]]:
+    """``names(folded)``, and those of them tagged as a person's name, from one tagging."""
+    tagged = _tagged_names(folded)
+    return [word for word, _, _ in tagged], {word for word, _, is_person in tagged if is_person}
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")  # Xi'an is one word
@@ -108,7 +109,7 @@ def document_terms_and_names(folded: str) -> tuple[str, set[str]]:
     by spaces for FTS5) and its name keys (see ``question_name_keys``): each name as written and read
     in pinyin (a place also without its suffix), and its capitalised Latin words."""
     readings, keys = [], latin_names(folded)
-    for word, is_place in _tagged_names(folded):
+    for word, is_place, _ in _tagged_names(folded):
         read = _readings(word, is_place)
         readings.extend(read)
         keys.update(read)

@@ -132,10 +132,11 @@ def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
     return {"schema": 1, "query": query, "results": [h.as_json(explain) for h in hits]}
 
 
-def query_vector(gen: store.Generation, embedder: Embedder, query: str,
+def query_vector(gen: store.Generation, embedder: Embedder, folded: str,
                  english: dict[str, list[str]] | None = None):
-    """The query's vector, as dense search and reranking use it (``english``: its words' translations, if known)."""
-    return embedder.encode_query(query_text_for_embedding(fold_text(query), gen.term_document_counts, english))
+    """The (folded) query's vector, as dense search and reranking use it (``english``: its words' translations,
+    if known)."""
+    return embedder.encode_query(query_text_for_embedding(folded, gen.term_document_counts, english))
 
 
 def dense_candidates(gen: store.Generation, vector, n: int) -> list[tuple[int, float]]:
@@ -274,7 +275,7 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     pending = None
     if mode == "hybrid" and OVERLAP_KEYWORD:
         pending = _pool().submit(keyword_candidates, gen, query, n, english)
-    vector = query_vector(gen, embedder, query, english) if mode != "keyword" else None
+    vector = query_vector(gen, embedder, folded, english) if mode != "keyword" else None
     dense = dense_candidates(gen, vector, n) if vector is not None else []
     if pending is not None:
         keyword = pending.result()
@@ -291,7 +292,7 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     named: dict[int, set[str]] = {}
     asked_names: dict[str, int] = {}
     if mode == "hybrid" and DOCUMENT_NAME_WEIGHT:
-        asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(fold_text(query)))
+        asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(folded))
         for cid, bonus in document_name_bonus(asked_names, named, gen.document_count()).items():
             fused[cid] += bonus
     rows = None
