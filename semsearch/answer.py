@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from . import keyword
-from .chunk import sentence_spans, sentence_windows
+from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import Hit, query_text_for_embedding
@@ -236,7 +236,8 @@ def sentence_cosines(q_vec: np.ndarray, sentences: list[tuple[Hit, str]], embedd
         for hit, _ in sentences:
             if hit.chunk_id not in window_texts:
                 embed_text = _embed_text(hit)
-                window_texts[hit.chunk_id] = (text_hash(embed_text), sentence_windows(embed_text, windows.max_chars))
+                window_texts[hit.chunk_id] = (text_hash(embed_text),
+                                              sentence_windows(own_text(embed_text), windows.max_chars))
         stored = windows.vectors(sorted({key for key, _ in window_texts.values()}))
         single = {key for key, texts in window_texts.values() if not texts}
         whole = windows.chunk_vectors(single) if windows.chunk_vectors and single else {}

@@ -249,3 +249,34 @@ def sentence_windows(text: str, max_chars: int) -> list[str]:
         else:
             groups.append([start, end])
     return [text[start:end] for start, end in groups] if len(groups) > 1 else []
+
+
+# Ends the document context that opens a chunk's embedding text: a line break, which the model reads
+# as a space, then a control character tokenizers drop, which marks where the chunk's own text begins.
+CONTEXT_END = "\n\x1e"
+
+
+def document_title(chunks: Sequence[Chunk]) -> str | None:
+    """The heading block a document opens with (its first chunk's section title), or None."""
+    return chunks[0].title if chunks and chunks[0].title else None
+
+
+def with_context(context: str | None, own_text: str) -> str:
+    """A chunk's embedding text: the document context (one line), then the chunk's own text."""
+    line = " ".join(context.split()) if context else ""
+    return f"{line}{CONTEXT_END}{own_text}" if line else own_text
+
+
+def own_text(embed_text: str) -> str:
+    """The chunk's own text in an embedding text, without its document context.
+
+    Keyword terms and sentence windows are cut from this: a document's title in every
+    one of its chunks would make them all match the title's words alike.
+    """
+    context, found, own = embed_text.partition(CONTEXT_END)
+    return own if found and "\n" not in context else embed_text
+
+
+def model_text(embed_text: str) -> str:
+    """An embedding text as handed to the model: the context mark is a plain line break."""
+    return embed_text.replace(CONTEXT_END, "\n", 1)

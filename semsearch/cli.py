@@ -121,6 +121,9 @@ def _check_fresh(idx, strict: bool) -> None:
     """Warn (or, with --strict, stop) when files changed since the last reindex."""
     from .errors import IndexProblem
 
+    if idx.cut_by_older_version():
+        err.print("note: this index was cut by an earlier version of semsearch; run: semsearch reindex "
+                  "(only passages whose text changed are embedded again)", markup=False)
     changes = idx.changes()
     stale = {kind: paths for kind, paths in changes.items() if paths}
     if not stale:
@@ -306,6 +309,8 @@ def status(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     out.print("windows   " + (f"sentence windows up to {windows} characters" if windows else
                               "none (reindex --windows to add them)"), markup=False)
     out.print(f"corpus    {', '.join(info['roots'])}", markup=False)
+    if not info["chunker_current"]:
+        out.print("chunks    cut by an earlier version of semsearch: run semsearch reindex", markup=False)
     changes = info["changes"]
     if not info["stale"]:
         out.print("up to date", markup=False)

@@ -17,7 +17,7 @@ from . import store
 from .answer import Answer, WindowLookup, answer_question, unanswerable
 from .embed import Embedder
 from .errors import IndexProblem, InputError
-from .indexer import Progress, ReindexReport, corpus_changes, reindex
+from .indexer import CHUNKER_VERSION, Progress, ReindexReport, corpus_changes, reindex
 from .search import MODES, Hit, search
 
 MAX_QUERY_CHARS = 4000
@@ -171,6 +171,10 @@ class Index:
         """Files new, changed or deleted in the corpus since the last reindex."""
         return corpus_changes(self._generation())
 
+    def cut_by_older_version(self) -> bool:
+        """Whether the index was chunked by an earlier semsearch (a reindex cuts and embeds it anew)."""
+        return self._generation().meta.get("chunker") != CHUNKER_VERSION
+
     def status(self) -> dict:
         gen = self._generation()
         changes = corpus_changes(gen)
@@ -178,7 +182,8 @@ class Index:
                 "documents": gen.document_count(), "chunks": gen.chunk_count(),
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
                 "window_chars": gen.window_chars, "passage_vectors": gen.meta.get("passage_vectors", "float32"),
-                "stale": any(changes.values()), "changes": changes}
+                "stale": any(changes.values()), "changes": changes,
+                "chunker": gen.meta.get("chunker"), "chunker_current": gen.meta.get("chunker") == CHUNKER_VERSION}
 
     def close(self) -> None:
         if self._gen is not None:

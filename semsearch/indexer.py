@@ -21,13 +21,17 @@ from typing import Callable
 import numpy as np
 
 from . import store
-from .chunk import chunk_text, sentence_windows
+from .chunk import chunk_text, document_title, model_text, own_text, sentence_windows, with_context
 from .documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
 from .embed import Embedder
 from .errors import IndexProblem
 from .normalize import fold_text
 
-CHUNKER_VERSION = "2"
+# Chunks carry over from the previous generation only if cut and labelled by the same version.
+# 3: a chunk's embedding text opens with its document's title.
+CHUNKER_VERSION = "3"
+# Embed each chunk with its document's title (embed_text_of); False only for A/B runs (bench/context.py).
+DOCUMENT_CONTEXT = True
 # Sentence windows of at most this many characters get vectors of their own (chunk.sentence_windows).
 # 60, 120 and 200 all helped on bench/questions (bench/results/windows.json); 120 is about two
 # Chinese sentences, and a text of that length or less needs no window.
@@ -68,10 +72,16 @@ class ReindexReport:
                 "seconds": round(self.seconds, 3)}
 
 
-def embed_text_of(title: str | None, text: str) -> str:
-    """What the model sees for a chunk: its section title, then the folded passage."""
+def embed_text_of(title: str | None, text: str, context: str | None = None) -> str:
+    """What the model sees for a chunk: its document's title (``context``), its section title, the passage.
+
+    All folded. The document's title is left out where the section title already is it. A passage
+    deep in an article often never names what the article is about (the province, the body); with
+    the title its vector does (bench/results/context.md measures the difference).
+    """
     body = fold_text(text)
-    return f"{fold_text(title)}\n{body}" if title else body
+    own = f"{fold_text(title)}\n{body}" if title else body
+    return with_context(fold_text(context) if context and context != title else None, own)
 
 
 def text_hash(text: str) -> str:
@@ -141,7 +151,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                 progress.on_embed_start(missing)
                 for batch in writer.missing_batches():
                     hashes = [h for h, _ in batch]
-                    writer.add_vectors(hashes, embedder.encode_passages([t for _, t in batch]))
+                    writer.add_vectors(hashes, embedder.encode_passages([model_text(t) for _, t in batch]))
                     progress.on_embedded(len(batch))
             if same_windows and window_chars:
                 writer.reuse_window_vectors()
@@ -204,13 +214,14 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
             report.added += 1
         progress.on_stage(f"chunking {rel}")
         chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=max_tokens)
+        context = document_title(chunks) if DOCUMENT_CONTEXT else None
         writer.add_document(
             store.NewDocument(root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256,
                               encoding=doc.encoding),
             [{"ordinal": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
               "line_start": c.line_start, "line_end": c.line_end, "title": c.title, "text": c.text,
               "page": page_of(doc.text, c.char_start) if doc.encoding == "pdf" else None,
-              "embed_text": (et := embed_text_of(c.title, c.text)), "text_hash": text_hash(et)} for c in chunks])
+              "embed_text": (et := embed_text_of(c.title, c.text, context)), "text_hash": text_hash(et)} for c in chunks])
     report.deleted = len(set(old_docs) - seen)
     if unsupported:
         names = ", ".join(p.name for p in unsupported[:5]) + (", ..." if len(unsupported) > 5 else "")
@@ -222,7 +233,7 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
 
 def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress: Progress) -> None:
     """Vectors for the sentence windows of every chunk text that has none yet (streamed, bounded memory)."""
-    total = sum(len(sentence_windows(text, WINDOW_CHARS)) for batch in writer.missing_window_texts()
+    total = sum(len(sentence_windows(own_text(text), WINDOW_CHARS)) for batch in writer.missing_window_texts()
                 for _, text in batch)
     if total:
         progress.on_stage("sentence windows")
@@ -244,7 +255,7 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
     queued = 0
     for batch in writer.missing_window_texts():
         for key, text in batch:
-            windows = sentence_windows(text, WINDOW_CHARS)
+            windows = sentence_windows(own_text(text), WINDOW_CHARS)
             pending.append((key, windows))
             queued += len(windows)
             if queued >= WINDOW_BATCH:

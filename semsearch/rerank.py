@@ -24,7 +24,8 @@ from .search import RERANK_DEPTH, Hit
 # A point of best-sentence score is worth this much fused score. The passage's fused score still
 # counts: the first five's best sentences often score within 0.02 of each other, and a passage both
 # rankings put far ahead (fused 1.0 against 0.44) should not lose on such a margin. Ordering by the
-# sentence alone scored 3 more first places of 115 on our sets (bench/results/quality.md); we kept the blend.
+# sentence alone put 4 more of 115 questions first on our sets (bench/results/variants.md), but 4 of the 5
+# it moved up won on margins of 0.005 or less: coin flips, which the fused score settles instead.
 SENTENCE_WEIGHT = 10.0
 
 

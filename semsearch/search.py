@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import store
+from .chunk import own_text
 from .embed import Embedder
 from .keyword import fts_query, question_name_keys
 from .normalize import fold_text
@@ -317,7 +318,7 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
         row = rows.get(cid)
         if row is None:
             continue
-        shingles = _shingles(row.embed_text)
+        shingles = _shingles(own_text(row.embed_text))
         if any(_jaccard(shingles, other) >= NEAR_DUPLICATE for other in kept_shingles):
             continue  # the same passage again (copied, or lightly edited): shown once
         kept_shingles.append(shingles)

@@ -29,6 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .chunk import own_text
 from .errors import IndexProblem
 from .keyword import document_terms_and_names
 
@@ -423,7 +424,7 @@ class GenerationWriter:
                                    (start, start + _BATCH)).fetchall()
             fts, doc_names = [], set()
             for cid, doc_id, text in rows:
-                terms, names = document_terms_and_names(text)
+                terms, names = document_terms_and_names(own_text(text))
                 fts.append((cid, terms))
                 doc_names.update((name, doc_id) for name in names)
             self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", fts)

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from semsearch.chunk import chunk_text, sentence_spans, sentence_windows
+from semsearch.chunk import (CONTEXT_END, chunk_text, document_title, model_text, own_text, sentence_spans,
+                             sentence_windows, with_context)
 from semsearch.normalize import fold_text
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -138,3 +139,27 @@ def test_sentence_windows_are_in_order_and_each_within_the_limit_unless_one_sent
         at = text.index(window, at) + len(window)
         assert len(window) <= limit or window in spans
     assert windows == [] or len(windows) >= 2
+
+
+def test_a_documents_title_is_the_heading_it_opens_with_and_none_without_one():
+    titled = chunk_text("云南省政协工作综述\n\n省政协推动党的组织全覆盖。\n", lambda ts: [len(t) for t in ts])
+    assert document_title(titled) == "云南省政协工作综述"
+    untitled = chunk_text("省政协推动党的组织全覆盖。\n\n小标题\n\n正文又一段。\n", lambda ts: [len(t) for t in ts])
+    assert untitled[0].title is None and document_title(untitled) is None
+    assert document_title([]) is None
+
+
+def test_the_context_line_is_cut_off_for_matching_and_a_plain_line_break_for_the_model():
+    embedded = with_context("云南省政协  工作综述", "组织建设\n九个专委会成立分党组。")
+    assert embedded == "云南省政协 工作综述" + CONTEXT_END + "组织建设\n九个专委会成立分党组。"
+    assert own_text(embedded) == "组织建设\n九个专委会成立分党组。"
+    assert model_text(embedded) == "云南省政协 工作综述\n组织建设\n九个专委会成立分党组。"
+    assert with_context(None, "正文。") == "正文。" and own_text("正文。") == "正文。"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("政协ab \n\x1e")), max_size=60),
+       st.text(alphabet=st.sampled_from(list("政协ab \n")), max_size=60))
+def test_own_text_gives_back_the_chunks_text_with_or_without_a_context(context, own):
+    assert own_text(with_context(context, own)) == own
+    assert own_text(own) == own

@@ -233,3 +233,18 @@ def test_oversized_query_exits_2(real_index):
     # the OS caps one argument at 128 KiB, so the CLI sees at most this much; the API test sends 1 MB
     proc = run("search", "政" * 40_000, index=real_index)
     assert proc.returncode == 2 and "limit" in proc.stderr
+
+
+def test_an_index_cut_by_an_earlier_version_gets_a_note_and_still_answers(tmp_path, real_index):
+    import sqlite3
+
+    older = tmp_path / "older"
+    shutil.copytree(real_index, older)
+    live = older / (older / "CURRENT").read_text().strip()
+    with sqlite3.connect(live / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'chunker'")
+    proc = run("search", "委员工作站", "--json", index=older)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["results"]
+    assert "earlier version of semsearch; run: semsearch reindex" in proc.stderr
+    status = json.loads(run("status", "--json", index=older).stdout)
+    assert status["chunker"] == "2" and status["chunker_current"] is False

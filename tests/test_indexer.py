@@ -195,7 +195,7 @@ def _window_rows(idx) -> dict[str, int]:
 
 
 def test_long_chunks_get_one_vector_per_sentence_window_and_short_ones_none(tmp_path, corpus, fake_embedder):
-    from semsearch.chunk import sentence_windows
+    from semsearch.chunk import own_text, sentence_windows
     from semsearch.indexer import WINDOW_CHARS
 
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
@@ -205,11 +205,11 @@ def test_long_chunks_get_one_vector_per_sentence_window_and_short_ones_none(tmp_
     chunks = gen.chunks(list(range(gen.chunk_count())))
     assert set(rows) == {c.text_hash for c in chunks.values()}
     for c in chunks.values():
-        assert rows[c.text_hash] == len(sentence_windows(c.embed_text, WINDOW_CHARS))
+        assert rows[c.text_hash] == len(sentence_windows(own_text(c.embed_text), WINDOW_CHARS))
     assert sum(rows.values()) > len(chunks) / 2  # the seeds have many long paragraphs
     long_chunk = next(c for c in chunks.values() if rows[c.text_hash])
     stored = gen.window_vectors([long_chunk.id])[long_chunk.id]
-    expected = fake_embedder.encode_passages(sentence_windows(long_chunk.embed_text, WINDOW_CHARS))
+    expected = fake_embedder.encode_passages(sentence_windows(own_text(long_chunk.embed_text), WINDOW_CHARS))
     assert np.allclose(stored.astype(np.float32), expected, atol=1e-3)
 
 
@@ -261,3 +261,41 @@ def test_no_windows_is_remembered_until_windows_are_asked_for_again(tmp_path, co
     assert report["chunks"]["embedded"] == 0 and fake_embedder.embedded_texts  # only windows are embedded
     assert sum(_window_rows(idx).values()) == len(fake_embedder.embedded_texts)
     assert idx.status()["window_chars"] > 0
+
+
+def test_chunks_are_embedded_with_their_documents_title_but_keyword_terms_and_windows_are_not(tmp_path, fake_embedder):
+    from semsearch.chunk import sentence_windows
+    from semsearch.indexer import WINDOW_CHARS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    section = "组织建设方面，九个专门委员会全部成立分党组。" * 8
+    (corpus / "report.md").write_text(
+        f"# 云南省政协工作综述\n\n省政协推动党的组织全覆盖。\n\n## 组织建设\n\n{section}\n", encoding="utf-8")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    embedded = fake_embedder.embedded_texts
+    assert "云南省政协工作综述\n组织建设\n" + section in embedded  # the title opens the chunk under another section
+    assert "云南省政协工作综述\n省政协推动党的组织全覆盖。" in embedded  # the chunk under the title: no second copy
+    assert not any("\x1e" in text for text in embedded)
+    windows = sentence_windows("组织建设\n" + section, WINDOW_CHARS)
+    assert len(windows) >= 2 and all(w in embedded for w in windows)
+    assert [t for t in embedded if t.startswith("云南省政协工作综述\n组织建设")] == ["云南省政协工作综述\n组织建设\n" + section]
+    hits = idx.search("综述", k=5, mode="keyword")  # a word of the title alone
+    assert [h.title for h in hits] == ["云南省政协工作综述"]
+
+
+def test_an_index_cut_by_an_earlier_chunker_says_so_until_reindexed(tmp_path, corpus, fake_embedder):
+    import sqlite3
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    assert idx.status()["chunker_current"] is True and not idx.cut_by_older_version()
+    live = tmp_path / "idx" / (tmp_path / "idx" / CURRENT).read_text().strip()
+    with sqlite3.connect(live / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'chunker'")
+    old = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    assert old.cut_by_older_version() and old.status()["chunker"] == "2"
+    assert old.search("委员工作站", k=1)  # still searchable as it is
+    report = old.reindex()
+    assert report["files"]["unchanged"] == 5 and not old.cut_by_older_version()
