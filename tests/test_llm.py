@@ -342,6 +342,9 @@ class StubIndex:
     def changes(self):
         return {"new": [], "changed": [], "deleted": []}
 
+    def cut_by_older_version(self):
+        return False
+
     def translations(self, query):
         return []  # the hand-made hits need no dictionary words
 
