@@ -39,6 +39,7 @@ DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
 _GEN = re.compile(r"^gen-(\d{6})$")
 TERM_COUNTS_KEPT = 200_000
+READ_CACHE_KIB = 16 * 1024  # SQLite page cache of each reading thread's connection
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -148,6 +149,10 @@ class Generation:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False)
+            # A keyword query walks the posting lists of common terms again and again: kept in this cache they
+            # are not read back through the OS for every query. At 1M chunks the BM25 query took p50 13.1 ms
+            # with 16 MiB against 15.7 ms with SQLite's default 2 MiB (8 MiB: no gain; 64 MiB: none more).
+            db.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             self._local.db = db
             self._connections.append(db)
         return db
