@@ -312,7 +312,7 @@ def status(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     if not info["chunker_current"]:
         out.print("chunks    cut by an earlier version of semsearch: run semsearch reindex", markup=False)
     changes = info["changes"]
-    if not info["stale"]:
+    if not info["stale"] and info["chunker_current"]:
         out.print("up to date", markup=False)
     for kind in ("new", "changed", "deleted"):
         for path in changes[kind]:

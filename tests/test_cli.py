@@ -248,3 +248,5 @@ def test_an_index_cut_by_an_earlier_version_gets_a_note_and_still_answers(tmp_pa
     assert "earlier version of semsearch; run: semsearch reindex" in proc.stderr
     status = json.loads(run("status", "--json", index=older).stdout)
     assert status["chunker"] == "2" and status["chunker_current"] is False
+    shown = run("status", index=older).stdout
+    assert "cut by an earlier version of semsearch" in shown and "up to date" not in shown
