@@ -183,7 +183,7 @@ class Index:
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
                 "window_chars": gen.window_chars, "passage_vectors": gen.meta.get("passage_vectors", "float32"),
                 "stale": any(changes.values()), "changes": changes,
-                "chunker": gen.meta.get("chunker"), "chunker_current": gen.meta.get("chunker") == CHUNKER_VERSION}
+                "chunker": gen.meta.get("chunker"), "chunker_current": not self.cut_by_older_version()}
 
     def close(self) -> None:
         if self._gen is not None:
