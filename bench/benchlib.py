@@ -535,6 +535,17 @@ def _http_profile_md(r: dict) -> list[str]:
     return out + [""]
 
 
+def _sqlite_cache_md(r: dict) -> list[str]:
+    out = ["## SQLite page cache of a reading connection: the FTS5 BM25 query alone (bench/sqlite_cache.py)", "",
+           _run_line(r), "", "| chunks | cache | p50 ms | p95 ms | mean ms | p50 / default |", "|---|---|---|---|---|---|"]
+    for size in r["sizes"]:
+        base = next(iter(size["fts_ms"].values()))["p50"]
+        for label, t in size["fts_ms"].items():
+            out.append(f"| {size['n']:,} | {label} | {t['p50']:.2f} | {t['p95']:.2f} | {t['mean']:.2f} | "
+                       f"{ratio(t['p50'], base)} |")
+    return out + [""]
+
+
 def write_results_md() -> Path:
     parts = ["# semsearch benchmark results", "",
              "Speed and scale of semsearch, regenerated from `bench/results/*.json` by each benchmark "
@@ -545,7 +556,8 @@ def write_results_md() -> Path:
     parts += _summary_md()
     found = False
     for name, fn in (("scale", _scale_md), ("ann-100000", _ann_md), ("ann", _ann_md), ("latency_http", _http_md), ("cold_start", _cold_md),
-                     ("indexing", _indexing_md), ("int8", _int8_md), ("http_profile", _http_profile_md)):
+                     ("indexing", _indexing_md), ("int8", _int8_md), ("http_profile", _http_profile_md),
+                     ("sqlite_cache", _sqlite_cache_md)):
         r = _read(name)
         if r is not None:
             found = True

@@ -25,7 +25,7 @@ from .search import RERANK_DEPTH, Hit
 # counts: the first five's best sentences often score within 0.02 of each other, and a passage both
 # rankings put far ahead (fused 1.0 against 0.44) should not lose on such a margin. Ordering by the
 # sentence alone put 4 more of 115 questions first on our sets (bench/results/variants.md), but 4 of the 5
-# it moved up won on margins of 0.005 or less: coin flips, which the fused score settles instead.
+# it moved up won on margins of 0.005 or less (a scratch look): coin flips, which the fused score settles.
 SENTENCE_WEIGHT = 10.0
 
 

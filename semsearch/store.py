@@ -150,8 +150,9 @@ class Generation:
         if db is None:
             db = sqlite3.connect(f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False)
             # A keyword query walks the posting lists of common terms again and again: kept in this cache they
-            # are not read back through the OS for every query. At 1M chunks the BM25 query took p50 13.1 ms
-            # with 16 MiB against 15.7 ms with SQLite's default 2 MiB (8 MiB: no gain; 64 MiB: none more).
+            # are not read back through the OS for every query. At 1M chunks the BM25 query took p50 12.4 ms
+            # with 16 MiB against 16.1 ms with SQLite's default 2 MiB (8 MiB: 15.8; 64 MiB: 13.1;
+            # bench/sqlite_cache.py).
             db.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             self._local.db = db
             self._connections.append(db)
