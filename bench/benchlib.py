@@ -33,13 +33,21 @@ for p in (str(REPO), str(BENCH)):
 
 def machine() -> dict:
     cpu = "?"
+    # The host behind "AMD EPYC" changes between sessions, and int8 matrix products are fast only where the CPU
+    # has int8 dot-product instructions (VNNI): the family/model and that flag say which host a figure came from.
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "flags") and key not in fields:
+                fields[key] = value.strip()
+            if key == "flags":
                 break
     except OSError:
         pass
+    cpu = fields.get("model name", cpu)
+    flags = set(fields.get("flags", "").split())
     mem_kb = 0
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -49,7 +57,9 @@ def machine() -> dict:
         pass
     import numpy
 
-    info = {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kb / 1024 ** 2, 1),
+    info = {"nproc": os.cpu_count(), "cpu": cpu, "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
+            "int8_dot_product": sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"}) or None,
+            "avx512": "avx512f" in flags, "ram_gib": round(mem_kb / 1024 ** 2, 1),
             "python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
     try:
         import faiss
@@ -221,7 +231,11 @@ def _f(x, nd: int = 1, unit: str = "") -> str:
 
 def _run_line(r: dict) -> str:
     m = r["machine"]
-    return (f"Run {r['date']}{' (--quick)' if r.get('quick') else ''}; {m['nproc']} cores, {m['cpu']}, "
+    host = ""
+    if "cpu_family_model" in m:  # recorded since 2026-11-27 13:55; earlier runs name the CPU only
+        host = (f" (family/model {m['cpu_family_model']}; int8 dot product: "
+                f"{', '.join(m['int8_dot_product']) if m.get('int8_dot_product') else 'none'})")
+    return (f"Run {r['date']}{' (--quick)' if r.get('quick') else ''}; {m['nproc']} cores, {m['cpu']}{host}, "
             f"{m['ram_gib']} GiB RAM; load average (1/5/15 min) at start {', '.join(map(str, r['load_start']))}"
             f", at end {', '.join(map(str, r.get('load_end', ['?'])))}. semsearch sources "
             f"{r.get('code', {}).get('semsearch_sha256', '?')} (newest {r.get('code', {}).get('newest_file', '?')} "
@@ -338,8 +352,8 @@ def _http_md(r: dict) -> list[str]:
     out = ["## HTTP latency: `semsearch serve` on the 100k index (bench/latency_http.py)", "", _run_line(r), "",
            f"Index: {r['index']} ({_f(r.get('chunks'))} chunks); {r.get('requests_per_run', '?'):,} requests per run.", "",
            "| server | run | requests | errors | p50 ms | p95 ms | p99 ms | req/s | /health p50 ms (same conc.) "
-           "| ratio search / health p50 | target | result |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| ratio search / health p50 | server CPU ms / request | mean-latency floor ms | target | result |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for srv in r.get("servers", []):
         if "error" in srv:
             out.append(f"| {srv['label']} | FAILED: {srv['error']} | | | | | | | | | | |")
@@ -350,6 +364,7 @@ def _http_md(r: dict) -> list[str]:
             out.append(f"| {srv['label']} | /search, concurrency {run['concurrency']} | {run['requests']:,} | "
                        f"{run['errors']} | {_f(s_['p50'], 1)} | {_f(s_['p95'], 1)} | {_f(s_['p99'], 1)} | "
                        f"{_f(run['req_per_s'], 1)} | {_f(h.get('p50'), 2)} | {_f(run.get('ratio_search_health_p50'), 1)} | "
+                       f"{_f(run.get('server_cpu_ms_per_request'), 1)} | {_f(run.get('mean_latency_floor_ms'), 1)} | "
                        f"{target} | {_pf(run.get('target_ok')) if target else ''} |")
     out.append("")
     for srv, key in zip(r.get("servers", []), ("in_process", "in_process_1thread")):
@@ -552,7 +567,12 @@ def write_results_md() -> Path:
              "(`.venv/bin/python bench/benchlib.py` rebuilds this file alone). The machine is shared with other "
              "work, so every figure is given with a **ratio to a baseline measured in the same process** and the "
              "load average at the time. Retrieval quality is in [results/quality.md](results/quality.md) and the "
-             "LLM citation check's calibration in [results/llm_support.md](results/llm_support.md).", ""]
+             "LLM citation check's calibration in [results/llm_support.md](results/llm_support.md).", "",
+             "**The host is not always the same CPU.** Runs since 2026-11-27 13:55 name its family/model and its int8 "
+             "dot-product instructions in their first line. The earlier runs of 2026-11-27 were on a host where the "
+             "int8 graph encoded passages 1.67× as fast as the float one (bench/int8.py); the later ones on a Zen 2 "
+             "host (family/model 23/49, no VNNI) where it is no faster, and where the question encoder and FAISS ran "
+             "13–17% and 50–60% slower (bench/scale.py stage times at 100k). Compare figures within one run, or across runs on the same host.", ""]
     parts += _summary_md()
     found = False
     for name, fn in (("scale", _scale_md), ("ann-100000", _ann_md), ("ann", _ann_md), ("latency_http", _http_md), ("cold_start", _cold_md),

@@ -9,8 +9,10 @@ concurrency 8 and at concurrency 1, each run preceded by GET /health at the same
 concurrency (the HTTP/framework baseline, same process, same connections).
 The server is run twice: as shipped, and with OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1
 in its environment (see bench/RESULTS.md: multi-threaded BLAS/OpenMP on a busy
-2-core machine). Afterwards, with no server running, this process times
-``Index.search`` on the same queries in-process (the HTTP-overhead baseline).
+2-core machine). Each run also records the server's CPU time per request (user + system
+time of the server process over the run, from /proc), which bounds what concurrency can
+give. Afterwards, with no server running, this process times ``Index.search`` on the
+same queries in-process (the HTTP-overhead baseline).
 Every loop is bounded in requests and seconds. Writes bench/results/latency_http.json.
 """
 
@@ -89,12 +91,22 @@ async def _run(base: str, method: str, path: str, bodies: list, concurrency: int
             "ms": B.summary_ms(latencies), "stopped_by_time": done < total}
 
 
-def run(base: str, bodies: list, concurrency: int, total: int, health_total: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(base: str, bodies: list, concurrency: int, total: int, health_total: int, pid: int) -> dict:
     deadline = time.monotonic() + RUN_TIMEOUT_S
     health = asyncio.run(_run(base, "GET", "/health", [None], concurrency, health_total, deadline))
     load_before = B.load()
+    cpu_before = cpu_seconds(pid)
     search = asyncio.run(_run(base, "POST", "/search", bodies, concurrency, total, deadline))
-    return {"concurrency": concurrency, "requests": search["requests"], "errors": search["errors"],
+    server_cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(search["requests"], 1)
+    return {"server_cpu_ms_per_request": round(server_cpu_ms, 1),
+            "mean_latency_floor_ms": round(concurrency * server_cpu_ms / min(concurrency, os.cpu_count() or 1), 1),
+            "concurrency": concurrency, "requests": search["requests"], "errors": search["errors"],
             "error_kinds": search["error_kinds"], "req_per_s": search["req_per_s"], "wall_s": search["wall_s"],
             "stopped_by_time": search["stopped_by_time"], "search_ms": search["ms"], "health_ms": health["ms"],
             "health_errors": health["errors"],
@@ -136,7 +148,7 @@ def serve_and_measure(index: Path, queries: list[str], total: int, env_extra: di
         out["runs"] = []
         for concurrency in (8, 1):
             print(f"http: {label}: {total} requests at concurrency {concurrency} ...", file=sys.stderr, flush=True)
-            r = run(base, bodies, concurrency, total, HEALTH_REQUESTS if total >= 1000 else 100)
+            r = run(base, bodies, concurrency, total, HEALTH_REQUESTS if total >= 1000 else 100, proc.pid)
             if concurrency == 8:
                 r["target_ok"] = r["errors"] == 0 and r["search_ms"]["p95"] <= 50.0 and not r["stopped_by_time"]
             out["runs"].append(r)
@@ -178,7 +190,7 @@ def in_process(index: Path, queries: list[str], n: int, one_thread: bool) -> dic
 
 
 def encode_costs(index: Path, queries: list[str], groups: int = 40) -> dict:
-    """Numpy query encoding, one thread: 8 queries one by one vs as one batch (what micro-batching
+    """Query encoding (the encoder ``Index`` uses for questions), one thread: 8 queries one by one vs as one batch (what micro-batching
     concurrent requests would save), and the cost of entering/leaving threadpool_limits(1)."""
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
@@ -252,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     result["how_measured"] = [
         f"Server: `python -m semsearch serve --index {result['index']} --port <free port>` on 127.0.0.1, started "
         "fresh for each configuration; timing starts after /health answers 200 and 20 warm-up searches.",
+        "Server CPU per request: user + system time of the server process (/proc/<pid>/stat) over the /search "
+        "run, divided by its requests. With c requests in flight on 2 cores, the mean latency cannot fall below "
+        "c x CPU per request / 2 (each core serves c/2 of them in turn).",
         f"Client: this process, httpx.AsyncClient (HTTP/1.1 keep-alive, at most `concurrency` connections); "
         f"{total:,} POST /search {{query, top_k: 5}} per run, queries cycling through the {len(queries)} queries of "
         "bench/scale.py (80 seed questions + held-out corpus clauses); latency = request sent to JSON body "

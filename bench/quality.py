@@ -107,8 +107,15 @@ def main() -> None:
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
     parser.add_argument("--float", dest="float_graph", action="store_true",
                         help="embed passages with the float graph (reindex --float; results to quality-float.*)")
+    parser.add_argument("--int8-questions", action="store_true",
+                        help="questions on the int8 graph too (embed.QUESTIONS_INT8; results to quality-int8-questions.*)")
     args = parser.parse_args()
     import os
+
+    from semsearch import embed
+
+    if args.int8_questions:
+        embed.QUESTIONS_INT8 = True
 
     # As shipped, passages are embedded by the int8 graph where the model has one (embed.py).
     os.environ["SEMSEARCH_INT8"] = "0" if args.float_graph else "1"
@@ -116,6 +123,8 @@ def main() -> None:
     if args.float_graph:
         args.index = args.index.with_name(args.index.name + "-float")
         suffix = "-float"
+    elif args.int8_questions:
+        suffix = "-int8-questions"
 
     index = Index.open(args.index)
     started = time.perf_counter()
@@ -147,10 +156,13 @@ def main() -> None:
             entry["ask"] = ask_figures(index, questions)
         results["sets"][name] = entry
 
+    precision = index.embedder().passage_precision()
+    questions_precision = precision if embed.QUESTIONS_INT8 else "float32"  # as Embedder._light picks
+    results["graphs"] = {"passages": precision, "questions": questions_precision}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Retrieval quality ({results['date']}, model {results['model']}"
-             f", passages embedded by the {index.embedder().passage_precision()} graph)", "",
+             f", passages embedded by the {precision} graph, questions by the {questions_precision} graph)", "",
              "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
     for name, entry in results["sets"].items():
         for mode, m in entry["modes"].items():

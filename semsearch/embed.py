@@ -24,6 +24,19 @@ from .errors import IndexProblem
 
 DEFAULT_MODEL = "multilingual-e5-small"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Questions on the int8 graph (where passages use it) instead of the float one: on a 2-core Zen 2 host (no int8
+# dot-product instructions) about 12.2 against 13.9 ms a question (a scratch timing), and hybrid hit@1 / hit@5
+# unchanged on all four of our sets, but one English question fell under the calibrated no-answer threshold
+# (false no-answer 0 -> 1 in 20; bench/results/quality-int8-questions.md against quality.md). Not worth a wrong
+# "no answer": off.
+QUESTIONS_INT8 = False
+# Threads that encode one question: one. Two looked better in an A/B that alternated encoders query by query on
+# the Zen 2 host (a question 8.8 against 15.2 ms, hybrid p50 at 100k chunks 24.4 against 26.7 ms, p95 56.5
+# against 52.7; bench/question_threads.py), but a bench/scale.py run with two (one configuration per process; not kept, so a
+# scratch figure) gave hybrid p50 23.7 ms against 19.2 in the one-thread run before it: the encode stage 15.1
+# against 12.5 ms beside the keyword lookup on the other core, and the plain encoder + flat-FAISS baseline 46
+# against 27 ms beside FAISS's OpenMP threads. A server would want one thread per request anyway.
+QUESTION_THREADS = 1
 
 
 def models_dir() -> Path:
@@ -149,7 +162,7 @@ class Embedder:
         install`` makes it; ``reindex --float`` or SEMSEARCH_INT8=0 opts out). On our four
         question sets it gives the float graph's hit@5 on every set; one question of 65 ranks
         second instead of first (bench/results/quality-float.md against quality.md).
-        Queries are always encoded in float.
+        Questions are encoded by the float graph (``QUESTIONS_INT8``).
         """
         wanted = os.environ.get("SEMSEARCH_INT8", "1") != "0"
         return "int8" if wanted and self._has_int8_export else "float32"
@@ -178,12 +191,14 @@ class Embedder:
 
     @cached_property
     def _light(self):
-        """The torch-free encoder for short texts: ORT where exported, else numpy, else None."""
+        """The torch-free encoder for short texts (questions, answer sentences): ORT where exported, else numpy,
+        else None. ORT runs the float graph (see ``QUESTIONS_INT8``)."""
         from .npencoder import NumpyEncoder
         from .onnxencoder import OnnxEncoder
 
         if self._has_onnx_export:
-            return OnnxEncoder(self.load_path, threads=1)
+            return OnnxEncoder(self.load_path, threads=QUESTION_THREADS, short_texts=True,
+                               int8=QUESTIONS_INT8 and self.passage_precision() == "int8")
         return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
 
     def preload(self) -> None:

@@ -1,4 +1,4 @@
-"""Normalising text for matching and embedding — never for display.
+"""Normalising text for matching and embedding; for display only ``clean_text``, which keeps the script.
 
 Owns the three repairs that scraped Chinese web text needs before a model or a
 keyword index sees it, each keeping a map back to the original characters:
@@ -107,7 +107,8 @@ def fold_text(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Gloss-free, punctuation-repaired text in its own script (for showing passages to a language model)."""
+    """Gloss-free, punctuation-repaired text in its own script (for showing passages to a language model, and
+    answer sentences to a reader)."""
     return _repair_punctuation(*_drop_glosses(text, list(range(len(text)))))[0]
 
 

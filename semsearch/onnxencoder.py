@@ -110,14 +110,16 @@ class OnnxEncoder(NumpyEncoder):
 
     uses_blas = False
 
-    def __init__(self, folder: str | Path, threads: int = 1, int8: bool = False):
+    def __init__(self, folder: str | Path, threads: int = 1, int8: bool = False, short_texts: bool | None = None,
+                 spin: bool = True):
         super().__init__(folder)
         self.threads = threads
+        self.spin = spin
         self.graph = self.folder / ONNX_DIRNAME / (INT8_GRAPH if int8 else GRAPH)
-        # One thread means a question or a few answer sentences: ORT is compute-bound from one
+        # Short texts are a question or a few answer sentences: ORT is compute-bound from one
         # text of ~50 tokens on, so batching them only adds padding (10 sentences: 289 ms one by
         # one, 424 ms in 8s). Passages on all cores keep NumpyEncoder's 8 (best of 1..32 measured).
-        if threads == 1:
+        if threads == 1 if short_texts is None else short_texts:
             self.batch_size = 1
 
     @staticmethod
@@ -129,10 +131,14 @@ class OnnxEncoder(NumpyEncoder):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        # One thread for a question: on two cores a second one costs more to wake than it saves,
-        # and concurrent callers each run on their own thread (ORT releases the GIL).
+        # Concurrent callers each run on their own thread (ORT releases the GIL); a server keeps each on one.
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        if not self.spin:
+            # Idle pool threads sleep instead of busy-waiting for the next operator: cheaper for
+            # whatever else runs, but a question then took 12.9 ms on two threads against 8.8
+            # (bench/question_threads.py), so only that benchmark asks for it.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,22 @@ def test_ask_prints_answer_and_citations_for_people(real_index):
     assert proc.returncode == 0, proc.stderr
     assert "Answer" in proc.stdout and "002_82a0a245436f2301.txt:12" in proc.stdout
     assert "1363" in proc.stdout
+
+
+_GLOSS = re.compile(r"[(（][a-züāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]+[)）]")
+
+
+def test_answer_lines_are_shown_without_pinyin_glosses_while_sources_and_json_keep_the_text(real_index):
+    question = "雲南省政協有幾個專委會成立了分黨組?"  # answered from the Yunnan article, glossed throughout: 協(xié)
+    proc = run("ask", question, index=real_index)
+    assert proc.returncode == 0, proc.stderr
+    answer, sources = proc.stdout.split("\nSources\n", 1)
+    assert "9個專委會全部成立分黨組" in "".join(answer.split()) and not _GLOSS.search(answer)
+    assert _GLOSS.search(sources)  # the passages are shown as the source has them
+    data = json.loads(run("ask", question, "--json", index=real_index).stdout)
+    ranks = {r["rank"]: r["text"] for r in data["results"]}
+    assert any(_GLOSS.search(s["text"]) for s in data["answer"]["sentences"])
+    assert all(s["text"] in ranks[s["citation"]] for s in data["answer"]["sentences"])
 
 
 def test_search_json_contract(real_index):

@@ -98,6 +98,29 @@ def test_passages_use_the_int8_graph_by_default_and_the_float_one_when_asked(mon
     assert Embedder().passage_precision() == "float32"
 
 
+def test_questions_stay_on_the_float_graph_unless_int8_questions_are_asked_for(monkeypatch):
+    from semsearch import embed
+
+    question = "如何建设委员工作站?"
+    monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
+    default = Embedder()
+    assert default.passage_precision() == "int8" and default._light.graph.name == onnxencoder.GRAPH
+    monkeypatch.setattr(embed, "QUESTIONS_INT8", True)  # the variant bench/quality.py --int8-questions measures
+    int8 = Embedder()
+    assert int8._light.graph.name == onnxencoder.INT8_GRAPH
+    cosine = float(int8.encode_query(question) @ default.encode_query(question))
+    assert onnxencoder.MIN_INT8_COSINE <= cosine < 0.99999  # close to the float vector, and not it
+
+
+def test_questions_are_encoded_one_at_a_time_on_one_thread_and_two_threads_give_the_same_vector():
+    embedder = Embedder()
+    assert embedder._light.threads == 1 and embedder._light.batch_size == 1
+    two_threads = OnnxEncoder(MODEL, threads=2, short_texts=True)  # the variant bench/question_threads.py times
+    assert two_threads.batch_size == 1
+    question = "如何建设委员工作站?"
+    assert float(embedder.encode_query(question) @ two_threads.encode([question], "query: ")[0]) >= 0.99999
+
+
 def test_an_int8_graph_of_an_older_recipe_is_not_used_and_model_install_remakes_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMSEARCH_INT8", "1")
     folder = _folder_copy(tmp_path, with_onnx=True)

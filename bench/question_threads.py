@@ -1,0 +1,85 @@
+"""How many threads encode a question that runs alone: in-process A/B on the 100k index of bench/scale.py.
+
+    .venv/bin/python bench/question_threads.py [--rounds 2]
+
+Runs the 280 queries of bench/scale.py through ``Index.search`` (k=5) as the CLI and a script
+run them (one question at a time, the keyword lookup overlapping the encoding on a second
+thread), with the question encoder (``Embedder._light``, the float ONNX graph) built three ways:
+one ORT thread (``embed.QUESTION_THREADS`` as shipped), two threads whose idle workers spin (ORT's
+default), and two threads that sleep when idle. Two spinning threads won here, but bench/scale.py
+(one configuration per process) then measured the opposite, so one thread stays (see embed.py). Query by
+query the three alternate, in an order that rotates each round, so a slow spell of the shared
+machine falls on all of them. Also times encoding alone, the same way. Writes
+bench/results/question_threads.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import benchlib as B
+
+CONFIGS = {  # name -> (threads, spin)
+    "1 thread (shipped)": (1, True),
+    "2 threads, spinning": (2, True),
+    "2 threads, sleeping when idle": (2, False),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    index = B.CACHE / "scale" / "index-100000"
+    query_files = sorted((B.CACHE / "scale").glob("queries-10000-*.json"))
+    if not index.is_dir() or not query_files:
+        print("question_threads: run bench/scale.py first (it builds the 100k index and the query set)", file=sys.stderr)
+        return 2
+    from semsearch import Index
+    from semsearch.onnxencoder import OnnxEncoder
+
+    idx = Index(index)
+    embedder = idx.embedder()
+    queries = [q["q"] for q in json.loads(query_files[0].read_text(encoding="utf-8"))]
+    encoders = {name: OnnxEncoder(embedder.load_path, threads=threads, short_texts=True, spin=spin)
+                for name, (threads, spin) in CONFIGS.items()}
+    prompt = embedder.prompts.get("query", "")
+    result = B.header(False) | {"index": str(index), "queries": len(queries), "rounds": args.rounds}
+    for encoder in encoders.values():
+        embedder.__dict__["_light"] = encoder  # the cached property Index.search encodes with
+        for q in queries[:20]:
+            idx.search(q, k=5)
+    search_ms: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    encode_ms: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    names = list(CONFIGS)
+    for round_ in range(args.rounds):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        for q in queries:
+            for name in order:
+                embedder.__dict__["_light"] = encoders[name]
+                t = time.perf_counter()
+                idx.search(q, k=5)
+                search_ms[name].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                encoders[name].encode([q], prompt)
+                encode_ms[name].append(time.perf_counter() - t)
+    result["configs"] = {name: {"threads": CONFIGS[name][0], "spin": CONFIGS[name][1],
+                                "search_ms": B.summary_ms(search_ms[name]), "encode_ms": B.summary_ms(encode_ms[name])}
+                         for name in CONFIGS}
+    base = result["configs"]["1 thread (shipped)"]["search_ms"]["p50"]
+    for r in result["configs"].values():
+        r["search_p50_over_1_thread"] = B.ratio(r["search_ms"]["p50"], base, 3)
+    result["load_end"] = B.load()
+    result["uptime_end"] = B.uptime_line()
+    B.write_result("question_threads", result)
+    for name, r in result["configs"].items():
+        print(f"question_threads: {name}: search p50 {r['search_ms']['p50']} p95 {r['search_ms']['p95']} ms "
+              f"(×{r['search_p50_over_1_thread']}), encode p50 {r['encode_ms']['p50']} ms", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
