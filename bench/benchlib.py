@@ -205,6 +205,16 @@ def header(quick: bool) -> dict:
             "code": code_state(), "uptime_start": uptime_line(), "load_start": load()}
 
 
+def scale_index_and_queries(bench: str) -> tuple[Path, list[str]] | None:
+    """The 100k-chunk index and the 280 queries bench/scale.py leaves in its cache; None (said on stderr) before it ran."""
+    index = CACHE / "scale" / "index-100000"
+    query_files = sorted((CACHE / "scale").glob("queries-10000-*.json"))
+    if not index.is_dir() or not query_files:
+        print(f"{bench}: run bench/scale.py first (it builds the 100k index and the query set)", file=sys.stderr)
+        return None
+    return index, [q["q"] for q in json.loads(query_files[0].read_text(encoding="utf-8"))]
+
+
 def _read(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     if not path.is_file():

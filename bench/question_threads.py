@@ -16,7 +16,6 @@ bench/results/question_threads.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -33,17 +32,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    index = B.CACHE / "scale" / "index-100000"
-    query_files = sorted((B.CACHE / "scale").glob("queries-10000-*.json"))
-    if not index.is_dir() or not query_files:
-        print("question_threads: run bench/scale.py first (it builds the 100k index and the query set)", file=sys.stderr)
+    found = B.scale_index_and_queries("question_threads")
+    if found is None:
         return 2
+    index, queries = found
     from semsearch import Index
     from semsearch.onnxencoder import OnnxEncoder
 
     idx = Index(index)
     embedder = idx.embedder()
-    queries = [q["q"] for q in json.loads(query_files[0].read_text(encoding="utf-8"))]
     encoders = {name: OnnxEncoder(embedder.load_path, threads=threads, short_texts=True, spin=spin)
                 for name, (threads, spin) in CONFIGS.items()}
     prompt = embedder.prompts.get("query", "")

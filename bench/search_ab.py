@@ -13,7 +13,6 @@ that a slow spell of the shared machine falls on all of them. Writes bench/resul
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -32,17 +31,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    index = B.CACHE / "scale" / "index-100000"
-    query_files = sorted((B.CACHE / "scale").glob("queries-10000-*.json"))
-    if not index.is_dir() or not query_files:
-        print("search_ab: run bench/scale.py first (it builds the 100k index and the query set)", file=sys.stderr)
+    found = B.scale_index_and_queries("search_ab")
+    if found is None:
         return 2
+    index, queries = found
     from semsearch import Index, npencoder
     from semsearch import search as S
 
     npencoder.serve_concurrently()
     idx = Index(index)
-    queries = [q["q"] for q in json.loads(query_files[0].read_text(encoding="utf-8"))]
     result = B.header(False) | {"index": str(index), "queries": len(queries), "rounds": args.rounds}
     for q in queries[:30]:
         idx.search(q, k=5)

@@ -119,7 +119,9 @@ class OnnxEncoder(NumpyEncoder):
         # Short texts are a question or a few answer sentences: ORT is compute-bound from one
         # text of ~50 tokens on, so batching them only adds padding (10 sentences: 289 ms one by
         # one, 424 ms in 8s). Passages on all cores keep NumpyEncoder's 8 (best of 1..32 measured).
-        if threads == 1 if short_texts is None else short_texts:
+        if short_texts is None:
+            short_texts = threads == 1
+        if short_texts:
             self.batch_size = 1
 
     @staticmethod
