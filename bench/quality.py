@@ -157,7 +157,7 @@ def main() -> None:
         results["sets"][name] = entry
 
     precision = index.embedder().passage_precision()
-    questions_precision = precision if embed.QUESTIONS_INT8 else "float32"  # as Embedder._light picks
+    questions_precision = index.embedder().question_precision()
     results["graphs"] = {"passages": precision, "questions": questions_precision}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -32,10 +32,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS_INT8 = False
 # Threads that encode one question: one. Two looked better in an A/B that alternated encoders query by query on
 # the Zen 2 host (a question 8.8 against 15.2 ms, hybrid p50 at 100k chunks 24.4 against 26.7 ms, p95 56.5
-# against 52.7; bench/question_threads.py), but a bench/scale.py run with two (one configuration per process; not kept, so a
-# scratch figure) gave hybrid p50 23.7 ms against 19.2 in the one-thread run before it: the encode stage 15.1
-# against 12.5 ms beside the keyword lookup on the other core, and the plain encoder + flat-FAISS baseline 46
-# against 27 ms beside FAISS's OpenMP threads. A server would want one thread per request anyway.
+# against 52.7; bench/question_threads.py), but a bench/scale.py run with two (one configuration per process;
+# not kept, so a scratch figure) gave hybrid p50 23.7 ms against 19.2 in the one-thread run before it: the
+# encode stage 15.1 against 12.5 ms beside the keyword lookup on the other core, and the plain encoder +
+# flat-FAISS baseline 46 against 27 ms beside FAISS's OpenMP threads. A server would want one thread per
+# request anyway.
 QUESTION_THREADS = 1
 
 
@@ -167,6 +168,10 @@ class Embedder:
         wanted = os.environ.get("SEMSEARCH_INT8", "1") != "0"
         return "int8" if wanted and self._has_int8_export else "float32"
 
+    def question_precision(self) -> str:
+        """"int8" when questions go through the int8 graph (``QUESTIONS_INT8`` and passages use it), else "float32"."""
+        return "int8" if QUESTIONS_INT8 and self.passage_precision() == "int8" else "float32"
+
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                         exact: bool = False) -> np.ndarray:
         """Vectors for passages, in order; ``on_batch(n)`` is called after each n texts.
@@ -198,7 +203,7 @@ class Embedder:
 
         if self._has_onnx_export:
             return OnnxEncoder(self.load_path, threads=QUESTION_THREADS, short_texts=True,
-                               int8=QUESTIONS_INT8 and self.passage_precision() == "int8")
+                               int8=self.question_precision() == "int8")
         return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
 
     def preload(self) -> None:
