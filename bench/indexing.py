@@ -11,10 +11,12 @@ half Tang/Song poems: mixed lengths). Methods, all in this process:
 (c) semsearch: ``Index.reindex`` (a fresh index folder each time) over the same passages written one
     passage per .txt file; chunks embedded per second from its report (whole reindex: scan, chunk,
     embed, FTS terms, FAISS, commit) and, from its progress hooks, for the embedding phase alone;
-    as shipped, passages are embedded by the int8 graph of onnxencoder.py;
-(d) as (c) with SEMSEARCH_INT8=0 (``reindex --float``: the float graph).
+    as shipped: passages are embedded by the int8 graph of onnxencoder.py where the CPU has int8
+    dot-product instructions (``onnxencoder.int8_pays``), else by the float graph;
+(d) as (c) with SEMSEARCH_INT8=0 (``reindex --float``: the float graph);
+(e) as (c) with SEMSEARCH_INT8=1 (``reindex --int8``: the int8 graph).
 
-Rounds run in the order a b c d, then d c b a (full mode) so a steady drift in
+Rounds run in the order a b c d e, then e d c b a (full mode) so a steady drift in
 machine load cancels; the figure per method is the mean of its rounds.
 Writes bench/results/indexing.json.
 """
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from corpus import passages
 
+    from semsearch.onnxencoder import int8_pays
+
     texts = passages(n, seed=0)
     lengths = sorted(len(t) for t in texts)
     result = B.header(args.quick) | {
@@ -88,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             plain_model.encode(texts[i:i + 32], batch_size=32)
         return {"seconds": time.perf_counter() - t, "chunks": n, "tokens": raw_tokens}
 
-    def run_semsearch(int8: bool):
-        os.environ["SEMSEARCH_INT8"] = "1" if int8 else "0"
-        index_dir = WORK / f"index-{'int8' if int8 else 'float'}"
+    def run_semsearch(int8: bool | None):
+        if int8 is not None:
+            os.environ["SEMSEARCH_INT8"] = "1" if int8 else "0"
+        index_dir = WORK / f"index-{ {None: 'shipped', True: 'int8', False: 'float'}[int8] }"
         shutil.rmtree(index_dir, ignore_errors=True)
         marks: dict[str, float] = {}
         idx = Index.open(index_dir)
@@ -132,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     methods = {
         "a": ("(a) plain `SentenceTransformer.encode(texts, batch_size=32)`, one call", run_plain),
         "b": ("(b) naive loop: `encode` per 32 texts in corpus order", run_naive),
-        "c": ("(c) semsearch `Index.reindex` as shipped (int8 passage graph; one passage per .txt file), whole reindex",
-              lambda: run_semsearch(True)),
+        "c": (f"(c) semsearch `Index.reindex` as shipped (on this CPU: {'int8' if int8_pays() else 'float'} passage "
+              "graph; one passage per .txt file), whole reindex", lambda: run_semsearch(None)),
         "d": ("(d) semsearch `Index.reindex --float` (SEMSEARCH_INT8=0: float passage graph)", lambda: run_semsearch(False)),
+        "e": ("(e) semsearch `Index.reindex --int8` (SEMSEARCH_INT8=1: int8 passage graph)", lambda: run_semsearch(True)),
     }
-    order = list("abcd") if args.quick else list("abcd") + list("dcba")
+    order = list("abcde") if args.quick else list("abcde") + list("edcba")
     runs: dict[str, list[dict]] = {k: [] for k in methods}
     # semsearch loads its own copy of the model on first use: load it before any clock runs.
     Index.open(WORK / "warm").embedder().model
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
              "seconds": round(secs, 2), "rounds_s": [round(r["seconds"], 2) for r in rs],
              "chunks_per_s": round(rs[0]["chunks"] / secs, 2), "tokens_per_s": round(rs[0]["tokens"] / secs, 1),
              "load": [r["load"] for r in rs]}
-        if key in "cd":
+        if key in "cde":
             emb_s = statistics.mean(r["embed_seconds"] for r in rs)
             m |= {"total_chunks": rs[0]["total_chunks"], "precision": rs[0]["precision"],
                   "embed_phase_s": round(emb_s, 2), "embed_phase_chunks_per_s": round(rs[0]["chunks"] / emb_s, 2),
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         m["tokens_ratio_vs_plain"] = round(m["tokens_per_s"] / out[0]["tokens_per_s"], 3)
     extra = []
     for m in out:
-        if m["key"] in "cd":
+        if m["key"] in "cde":
             extra.append({"key": m["key"] + "-embed", "label": f"{m['label'].split(')')[0]}) embedding phase only "
                           "(from progress hooks)", "chunks": m["chunks"], "tokens": m["tokens"],
                           "seconds": m["embed_phase_s"], "chunks_per_s": m["embed_phase_chunks_per_s"],
@@ -182,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                         "ok": c["ratio_vs_plain"] >= 2.0}
     d = next(m for m in out if m["key"] == "d")
     result["target_float"] = {"ratio": d["ratio_vs_plain"], "ok": d["ratio_vs_plain"] >= 2.0}
+    e = next(m for m in out if m["key"] == "e")
+    result["target_int8"] = {"ratio": e["ratio_vs_plain"], "ok": e["ratio_vs_plain"] >= 2.0}
+    result["int8_pays"] = int8_pays()
     result["torch_threads"] = {"before_semsearch": threads_before, "after": torch.get_num_threads()}
     result["plain_model_load_s"] = round(plain_load_s, 2)
     result["load_end"] = B.load()
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "they are (no prompt); semsearch embeds its chunks' folded text with the 'passage: ' prompt, and "
         "splits passages over 256 tokens into several chunks, so chunk and token counts differ: tokens/s "
         "(tokenizer count with special tokens, truncated at 512) is the like-for-like rate.",
-        "(c)/(d): one passage per .txt file, `Index.reindex(rebuild=True)` into a fresh folder, so every chunk "
+        "(c)/(d)/(e): one passage per .txt file, `Index.reindex(rebuild=True)` into a fresh folder, so every chunk "
         "is embedded; chunks/s = chunks embedded / wall seconds of the whole reindex call.",
         "All methods in one process, after loading both model copies; " +
         ("one round each." if args.quick else "rounds in order a b c d d c b a; figure = mean of the two rounds."),

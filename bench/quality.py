@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
     parser.add_argument("--float", dest="float_graph", action="store_true",
                         help="embed passages with the float graph (reindex --float; results to quality-float.*)")
+    parser.add_argument("--int8", dest="int8_graph", action="store_true",
+                        help="embed passages with the int8 graph (reindex --int8; results to quality-int8.*)")
     parser.add_argument("--int8-questions", action="store_true",
                         help="questions on the int8 graph too (embed.QUESTIONS_INT8; results to quality-int8-questions.*)")
     args = parser.parse_args()
@@ -117,13 +119,15 @@ def main() -> None:
     if args.int8_questions:
         embed.QUESTIONS_INT8 = True
 
-    # As shipped, passages are embedded by the int8 graph where the model has one (embed.py).
-    os.environ["SEMSEARCH_INT8"] = "0" if args.float_graph else "1"
+    # As shipped, a new index's passages are embedded by the int8 graph only on a CPU where it pays (embed.py).
+    os.environ.pop("SEMSEARCH_INT8", None)
     suffix = ""
-    if args.float_graph:
-        args.index = args.index.with_name(args.index.name + "-float")
-        suffix = "-float"
+    if args.float_graph or args.int8_graph:
+        os.environ["SEMSEARCH_INT8"] = "1" if args.int8_graph else "0"
+        suffix = "-int8" if args.int8_graph else "-float"
+        args.index = args.index.with_name(args.index.name + suffix)
     elif args.int8_questions:
+        os.environ["SEMSEARCH_INT8"] = "1"  # the variant asks for int8 questions beside int8 passages
         suffix = "-int8-questions"
 
     index = Index.open(args.index)
@@ -156,7 +160,7 @@ def main() -> None:
             entry["ask"] = ask_figures(index, questions)
         results["sets"][name] = entry
 
-    precision = index.embedder().passage_precision()
+    precision = index.status()["passage_vectors"]
     questions_precision = index.embedder().question_precision()
     results["graphs"] = {"passages": precision, "questions": questions_precision}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -154,18 +154,29 @@ class Embedder:
 
         return has_current_int8(self.load_path)
 
-    def passage_precision(self) -> str:
+    def passage_precision(self, index_precision: str | None = None) -> str:
         """"int8" when passages are embedded by the quantised graph, else "float32" (no model load).
 
-        The int8 graph (onnxencoder: int8 weights except the feed-forward outputs) embeds
-        passages about 1.5x as fast as the float graph, with vectors at cosine ~0.999 to
-        the float ones, and is used wherever the model has a current one (``semsearch model
-        install`` makes it; ``reindex --float`` or SEMSEARCH_INT8=0 opts out). On our four
-        question sets it gives the float graph's hit@5 on every set; one question of 65 ranks
-        second instead of first (bench/results/quality-float.md against quality.md).
-        Questions are encoded by the float graph (``QUESTIONS_INT8``).
+        SEMSEARCH_INT8=1 (``reindex --int8``) or 0 (``--float``) decides. Unset, an index keeps
+        the graph it was built with (``index_precision``: its vectors stay comparable and it
+        stays uniform), and a new one gets the int8 graph where it pays: on a CPU with int8
+        dot-product instructions (``onnxencoder.int8_pays``), where it embeds 1.5-1.7x as fast
+        as the float graph, with vectors at cosine ~0.999 to the float ones. Without them it is
+        no faster, so float it is. On our four question sets the int8 graph gives the float
+        graph's hit@5 on every set; one question of 65 ranks second instead of first
+        (bench/results/quality-float.md against quality.md). The model needs a current int8
+        graph (``semsearch model install`` makes it). Questions are encoded by the float graph
+        (``QUESTIONS_INT8``).
         """
-        wanted = os.environ.get("SEMSEARCH_INT8", "1") != "0"
+        setting = os.environ.get("SEMSEARCH_INT8", "")
+        if setting in ("0", "1"):
+            wanted = setting == "1"
+        elif index_precision in ("int8", "float32"):
+            wanted = index_precision == "int8"
+        else:
+            from .onnxencoder import int8_pays
+
+            wanted = int8_pays()
         return "int8" if wanted and self._has_int8_export else "float32"
 
     def question_precision(self) -> str:
@@ -173,14 +184,16 @@ class Embedder:
         return "int8" if QUESTIONS_INT8 and self.passage_precision() == "int8" else "float32"
 
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
-                        exact: bool = False) -> np.ndarray:
+                        exact: bool = False, precision: str | None = None) -> np.ndarray:
         """Vectors for passages, in order; ``on_batch(n)`` is called after each n texts.
 
+        ``precision`` is the graph ("int8" or "float32"; default: ``passage_precision()``);
         ``exact`` uses the float model even where the index path uses the int8 graph.
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        encoder = self._passage_encoder(int8=self.passage_precision() == "int8" and not exact)
+        precision = precision or self.passage_precision()
+        encoder = self._passage_encoder(int8=precision == "int8" and not exact)
         # Length-sorted batches waste no padding; results are put back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

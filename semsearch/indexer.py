@@ -125,9 +125,10 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         roots = check_roots(roots)
         report = ReindexReport(index=str(index_dir), model=embedder.model_id)
         old_docs = live.documents() if live else {}
-        precision = getattr(embedder, "passage_precision", lambda: "float32")()
-        if live is not None and live.meta.get("passage_vectors", "float32") != precision:
-            precision = "mixed"  # carried-over vectors were embedded by the other graph; --rebuild unifies them
+        live_precision = live.meta.get("passage_vectors", "float32") if live is not None else None
+        embed_precision = embedder.passage_precision(live_precision)
+        # Carried-over vectors embedded by the other graph (only when asked for: --int8/--float): --rebuild unifies.
+        precision = embed_precision if live is None or live_precision == embed_precision else "mixed"
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
                 "window_chars": str(window_chars),
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -151,12 +152,13 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                 progress.on_embed_start(missing)
                 for batch in writer.missing_batches():
                     hashes = [h for h, _ in batch]
-                    writer.add_vectors(hashes, embedder.encode_passages([model_text(t) for _, t in batch]))
+                    writer.add_vectors(hashes, embedder.encode_passages([model_text(t) for _, t in batch],
+                                                                        precision=embed_precision))
                     progress.on_embedded(len(batch))
             if same_windows and window_chars:
                 writer.reuse_window_vectors()
             if window_chars:
-                _embed_windows(writer, embedder, progress)
+                _embed_windows(writer, embedder, progress, embed_precision)
             report.removed = writer.removed_count()
             report.total_chunks = writer.next_chunk
             dimension = _dimension(embedder, live, writer)
@@ -231,7 +233,7 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
     return touched
 
 
-def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress: Progress) -> None:
+def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress: Progress, precision: str) -> None:
     """Vectors for the sentence windows of every chunk text that has none yet (streamed, bounded memory)."""
     total = sum(len(sentence_windows(own_text(text), WINDOW_CHARS)) for batch in writer.missing_window_texts()
                 for _, text in batch)
@@ -242,7 +244,7 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
 
     def flush() -> None:
         texts = [w for _, windows in pending for w in windows]
-        vectors = embedder.encode_passages(texts) if texts else None
+        vectors = embedder.encode_passages(texts, precision=precision) if texts else None
         rows, at = [], 0
         for key, windows in pending:
             rows.append((key, vectors[at:at + len(windows)] if windows else np.zeros((0,), np.float16)))

@@ -11,12 +11,14 @@ with the same vectors (cosine ≥ 0.9999 is checked at export and in
 tests/test_onnxencoder.py), so an index stays searchable by either path.
 
 ``encoder-int8.onnx`` is a dynamically quantised copy (int8 weights per output
-channel) that embeds passages by default (``reindex --float`` opts out): every weight matrix
+channel) that embeds passages by default where the CPU has int8 dot-product instructions
+(``int8_pays``; ``reindex --int8/--float`` chooses): every weight matrix
 is int8 except the feed-forward output layers, whose inputs (GELU outputs, heavy-tailed) lose most
 under 8-bit activations. Keeping those 12 in float costs about a third of the
 speed-up (1.5-1.7x the float graph instead of 1.9-2.1x) and cuts the error to a
-quarter (cosine to float 0.9992 mean instead of 0.997; bench/int8.py). Queries always
-run the float graph.
+quarter (cosine to float 0.9992 mean instead of 0.997; bench/int8.py). Without those
+instructions (a Zen 2 EPYC: AVX2 only) it is no faster than the float graph (bench/indexing.py),
+so there passages stay in float. Queries always run the float graph.
 
 The export needs torch, transformers and onnx (present at install time); running
 needs only onnxruntime. A folder without a valid export falls back to numpy.
@@ -28,11 +30,12 @@ import importlib.util
 import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
 import warnings
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,37 @@ CHECK_TEXTS = [
     "passage: 全国政协委员深入基层，围绕乡村振兴、生态保护等议题开展协商议政，推动解决群众急难愁盼问题。" * 4,
     "passage: x",
 ]
+
+
+# CPU features that give ONNX Runtime's int8 matrix products their speed: x86 VNNI (AVX-512 or AVX) and AMX,
+# and the Arm dot-product / matrix-multiply extensions.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (x86 ``flags``, Arm ``Features``); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+@cache
+def int8_pays() -> bool:
+    """True where the int8 graph embeds faster than the float one: a CPU with int8 dot-product instructions.
+
+    There it ran 1.5-1.7x the float graph; on a Zen 2 EPYC (AVX2, no VNNI) it ran no faster
+    (bench/indexing.py, bench/int8.py), so it would only cost accuracy. Apple silicon has
+    the Arm dot product; elsewhere, unknown CPUs get the float graph, which is never wrong.
+    """
+    if platform.system() == "Darwin":
+        return platform.machine() == "arm64"
+    return bool(cpu_flags() & INT8_DOT_PRODUCT_FLAGS)
 
 
 def _source_signature(folder: Path) -> dict:

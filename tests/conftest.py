@@ -36,7 +36,10 @@ class FakeEmbedder:
         norm = np.linalg.norm(v)
         return v / norm if norm else v
 
-    def encode_passages(self, texts, on_batch=None, exact=False):
+    def passage_precision(self, index_precision=None):
+        return "float32"
+
+    def encode_passages(self, texts, on_batch=None, exact=False, precision=None):
         self.embedded_texts.extend(texts)
         out = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
         if on_batch:

@@ -24,7 +24,7 @@ class SlowFakeEmbedder(FakeEmbedder):
         super().__init__()
         self.delay = delay
 
-    def encode_passages(self, texts, on_batch=None, exact=False):
+    def encode_passages(self, texts, on_batch=None, exact=False, precision=None):
         out = []
         for start in range(0, len(texts), 8):
             time.sleep(self.delay)

@@ -139,20 +139,30 @@ def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
     assert json.loads(run("status", "--json", index=tmp_path / "idx").stdout)["window_chars"] == 0
 
 
-def test_reindex_embeds_passages_in_int8_by_default_and_float_when_asked(tmp_path):
+def test_reindex_picks_the_passage_graph_by_cpu_and_an_index_keeps_its_own_until_told_otherwise(tmp_path):
+    from semsearch.onnxencoder import int8_pays
+
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(SEEDS / "000_f9c47bd5452f56e6.txt", corpus)
-    assert run("reindex", corpus, "--json", index=tmp_path / "int8").returncode == 0
-    assert json.loads(run("status", "--json", index=tmp_path / "int8").stdout)["passage_vectors"] == "int8"
-    assert run("reindex", corpus, "--float", "--json", index=tmp_path / "float").returncode == 0
-    status = json.loads(run("status", "--json", index=tmp_path / "float").stdout)
-    assert status["passage_vectors"] == "float32"
-    # Vectors are reused across precisions (cosine ~0.999), and the index says they are mixed.
+
+    def precision(name):
+        return json.loads(run("status", "--json", index=tmp_path / name).stdout)["passage_vectors"]
+
+    cpu_choice, other = ("int8", "float32") if int8_pays() else ("float32", "int8")
+    flag = {"int8": "--int8", "float32": "--float"}
+    assert run("reindex", corpus, "--json", index=tmp_path / "new").returncode == 0
+    assert precision("new") == cpu_choice
+    assert run("reindex", corpus, flag[other], "--json", index=tmp_path / "other").returncode == 0
+    assert precision("other") == other
+    # A later reindex embeds new text with the index's own graph, not the CPU's choice.
     (corpus / "extra.txt").write_text("新增的一段文字，说明委员工作站的建设。", encoding="utf-8")
-    again = json.loads(run("reindex", "--json", index=tmp_path / "float").stdout)
-    assert again["chunks"]["embedded"] == 1
-    assert json.loads(run("status", "--json", index=tmp_path / "float").stdout)["passage_vectors"] == "mixed"
+    again = json.loads(run("reindex", "--json", index=tmp_path / "other").stdout)
+    assert again["chunks"]["embedded"] == 1 and precision("other") == other
+    # Asked for the other graph, it reuses the old vectors (cosine ~0.999) and says they are mixed.
+    (corpus / "extra2.txt").write_text("又一段文字，关于读书群的组建。", encoding="utf-8")
+    mixed = json.loads(run("reindex", flag[cpu_choice], "--json", index=tmp_path / "other").stdout)
+    assert mixed["chunks"]["embedded"] == 1 and precision("other") == "mixed"
 
 
 def test_ask_builds_a_missing_index_from_the_default_corpus_first(tmp_path):

@@ -91,18 +91,52 @@ def test_int8_graph_keeps_each_feed_forward_output_in_float_and_quantises_the_re
     assert float_matmuls == onnxencoder._ffn_output_matmuls(MODEL / "onnx" / onnxencoder.GRAPH)
 
 
-def test_passages_use_the_int8_graph_by_default_and_the_float_one_when_asked(monkeypatch):
+def test_new_indexes_get_the_int8_graph_only_on_a_cpu_where_it_pays_and_either_when_asked(monkeypatch):
     monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
+    monkeypatch.setattr(onnxencoder, "int8_pays", lambda: True)
+    assert Embedder().passage_precision() == "int8"
+    monkeypatch.setattr(onnxencoder, "int8_pays", lambda: False)
+    assert Embedder().passage_precision() == "float32"
+    monkeypatch.setenv("SEMSEARCH_INT8", "1")
     assert Embedder().passage_precision() == "int8"
     monkeypatch.setenv("SEMSEARCH_INT8", "0")
+    monkeypatch.setattr(onnxencoder, "int8_pays", lambda: True)
     assert Embedder().passage_precision() == "float32"
+
+
+def test_an_existing_index_keeps_its_passage_graph_unless_another_is_asked_for(monkeypatch):
+    monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
+    monkeypatch.setattr(onnxencoder, "int8_pays", lambda: False)
+    assert Embedder().passage_precision("int8") == "int8"
+    assert Embedder().passage_precision("mixed") == "float32"  # a mixed index is made uniform the CPU's way
+    monkeypatch.setattr(onnxencoder, "int8_pays", lambda: True)
+    assert Embedder().passage_precision("float32") == "float32"
+    monkeypatch.setenv("SEMSEARCH_INT8", "1")
+    assert Embedder().passage_precision("float32") == "int8"
+
+
+def test_int8_pays_only_with_int8_dot_product_instructions(monkeypatch):
+    monkeypatch.setattr(onnxencoder.platform, "system", lambda: "Linux")
+    zen2 = "fpu sse sse2 avx fma avx2 sha_ni"  # the AVX2-only EPYC the benchmarks ran on
+    for flags, pays in ((zen2, False), (zen2 + " avx512f avx512_vnni", True), (zen2 + " avx_vnni", True),
+                        ("fp asimd asimddp", True), ("", False)):
+        monkeypatch.setattr(onnxencoder, "cpu_flags", lambda flags=flags: frozenset(flags.split()))
+        onnxencoder.int8_pays.cache_clear()
+        assert onnxencoder.int8_pays() is pays, flags
+    onnxencoder.int8_pays.cache_clear()
+
+
+def test_cpu_flags_reads_this_machines_cpu():
+    flags = onnxencoder.cpu_flags()
+    if Path("/proc/cpuinfo").is_file():
+        assert flags and ("sse2" in flags or "asimd" in flags or "fp" in flags)
 
 
 def test_questions_stay_on_the_float_graph_unless_int8_questions_are_asked_for(monkeypatch):
     from semsearch import embed
 
     question = "如何建设委员工作站?"
-    monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
+    monkeypatch.setenv("SEMSEARCH_INT8", "1")
     default = Embedder()
     assert default.passage_precision() == "int8" and default._light.graph.name == onnxencoder.GRAPH
     monkeypatch.setattr(embed, "QUESTIONS_INT8", True)  # the variant bench/quality.py --int8-questions measures
