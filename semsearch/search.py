@@ -25,6 +25,7 @@ from .embed import Embedder
 from .keyword import fts_query, question_name_keys
 from .normalize import fold_text
 from .translate import translations, translations_by_word
+from .vectors import splits_one_query
 
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 50
@@ -140,17 +141,22 @@ def query_vector(gen: store.Generation, embedder: Embedder, folded: str,
     return embedder.encode_query(query_text_for_embedding(folded, gen.term_document_counts, english))
 
 
-def dense_candidates(gen: store.Generation, vector, n: int) -> list[tuple[int, float]]:
-    """(chunk id, cosine) for the ``n`` passages nearest the query ``vector``."""
+def dense_candidates(gen: store.Generation, vector, n: int, cores_free: bool = False) -> list[tuple[int, float]]:
+    """(chunk id, cosine) for the ``n`` passages nearest the query ``vector``.
+
+    ``cores_free``: nothing else of this process is running (no other search, the keyword lookup done).
+    """
     if gen.faiss_index.ntotal == 0:
         return []
     import faiss
 
     vector = vector.reshape(1, -1)
-    # One query on one OpenMP thread: on two cores the second thread's wake-up cost more than
-    # it saved at every size measured (bench/scale.py). The setting is per thread; restore it.
+    # One query on one OpenMP thread, except an inverted-file search with the cores to itself: it splits
+    # the query's probed lists between threads (vectors.tune_for_search), 2.8 against 1.6 ms p50 at 100k
+    # chunks on two cores. Elsewhere the second thread's wake-up cost more than it saved (bench/scale.py),
+    # and concurrent searches would only fight over the cores. The setting is per thread; restore it.
     threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(threads if cores_free and splits_one_query(gen.faiss_index) else 1)
     try:
         scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
     finally:
@@ -264,8 +270,32 @@ def document_name_bonus(doc_counts: dict[str, int], named: dict[int, set[str]], 
     return {cid: DOCUMENT_NAME_WEIGHT * sum(weight.get(n, 0.0) for n in names) / total for cid, names in named.items()}
 
 
+class _Running:
+    """How many searches this process is running at once (threads of a server)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def __enter__(self):
+        with self._lock:
+            self.running += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self.running -= 1
+
+
+_SEARCHES = _Running()
+
+
 def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
+    with _SEARCHES:
+        return _search(gen, embedder, query, k, mode)
+
+
+def _search(gen: store.Generation, embedder: Embedder, query: str, k: int, mode: str) -> list[Hit]:
     n = max(MIN_CANDIDATES, k * CANDIDATE_FACTOR)
     # An English question's translations are looked up once, before both rankings need them: looked up by
     # each at once on two threads, the keyword side's lookup took 58 ms p50 at 1M chunks (bench/scale.py).
@@ -277,7 +307,8 @@ def search(gen: store.Generation, embedder: Embedder, query: str, k: int = 5, mo
     if mode == "hybrid" and OVERLAP_KEYWORD:
         pending = _pool().submit(keyword_candidates, gen, query, n, english)
     vector = query_vector(gen, embedder, folded, english) if mode != "keyword" else None
-    dense = dense_candidates(gen, vector, n) if vector is not None else []
+    cores_free = _SEARCHES.running == 1 and (pending is None or pending.done())
+    dense = dense_candidates(gen, vector, n, cores_free) if vector is not None else []
     if pending is not None:
         keyword = pending.result()
     else:

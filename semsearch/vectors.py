@@ -82,8 +82,19 @@ def tune_for_search(index) -> None:
     ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
     if ivf is not None:
         ivf.nprobe = probes(ivf.nlist)
+        # One query's probed lists are split between OpenMP threads (not queries between threads), so a
+        # single query can use both cores; search.dense_candidates decides when it has them. Same results.
+        ivf.parallel_mode = 1
     elif hasattr(index, "hnsw"):
         index.hnsw.efSearch = HNSW_EF_SEARCH
+
+
+def splits_one_query(index) -> bool:
+    """Whether one query's search can use several threads: an inverted file set up by ``tune_for_search``."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    return ivf is not None and getattr(ivf, "parallel_mode", 0) == 1
 
 
 def build_vector_index(n: int, dimension: int, blocks: Iterable[np.ndarray], path: Path,

@@ -276,3 +276,21 @@ def test_an_english_query_is_embedded_with_the_most_used_translation_of_each_wor
     assert "委员" in added and "成员" not in added  # one word per English word: the corpus's commonest sense
     assert query_text_for_embedding("委员读书", counts) == "委员读书"  # Chinese questions are embedded as written
     assert query_text_for_embedding("how many members", lambda terms: dict.fromkeys(terms, 0)) == "how many members"
+
+
+def test_a_vector_search_uses_the_spare_core_only_when_no_other_search_is_running(tmp_path, corpus, fake_embedder,
+                                                                                   monkeypatch):
+    from semsearch import search as S
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    seen = []
+    real = S.dense_candidates
+    monkeypatch.setattr(S, "dense_candidates", lambda gen, vector, n, cores_free=False:
+                        seen.append(cores_free) or real(gen, vector, n, cores_free))
+    alone = idx.search("委员工作站", k=3, mode="dense")
+    with S._SEARCHES:  # as if a server thread were in the middle of another search
+        beside_another = idx.search("委员工作站", k=3, mode="dense")
+    assert seen == [True, False]
+    assert [h.chunk_id for h in alone] == [h.chunk_id for h in beside_another]
+    assert S._SEARCHES.running == 0

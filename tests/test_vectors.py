@@ -35,6 +35,21 @@ def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(
     _, got = index.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want)])
     assert recall >= 0.95
+    # One query's lists split between threads find the same neighbours as one thread scanning them all.
+    assert V.splits_one_query(index) and not V.splits_one_query(exact)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        one_thread = [index.search(q[None], 10) for q in queries[:50]]
+    finally:
+        faiss.omp_set_num_threads(threads)
+    faiss.omp_set_num_threads(2)
+    try:
+        split = [index.search(q[None], 10) for q in queries[:50]]
+    finally:
+        faiss.omp_set_num_threads(threads)
+    for (d1, i1), (d2, i2) in zip(one_thread, split):
+        assert set(i1[0]) == set(i2[0]) and np.allclose(np.sort(d1[0]), np.sort(d2[0]), atol=1e-5)
 
 
 def test_a_large_index_needs_its_training_sample():
