@@ -25,7 +25,6 @@ from .embed import Embedder
 from .keyword import fts_query, question_name_keys
 from .normalize import fold_text
 from .translate import translations, translations_by_word
-from .vectors import splits_one_query
 
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 50
@@ -156,7 +155,7 @@ def dense_candidates(gen: store.Generation, vector, n: int, cores_free: bool = F
     # chunks on two cores. Elsewhere the second thread's wake-up cost more than it saved (bench/scale.py),
     # and concurrent searches would only fight over the cores. The setting is per thread; restore it.
     threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(threads if cores_free and splits_one_query(gen.faiss_index) else 1)
+    faiss.omp_set_num_threads(threads if cores_free and gen.splits_one_query else 1)
     try:
         scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
     finally:

@@ -131,12 +131,13 @@ class Generation:
             raise IndexProblem(f"index database in {path} is unreadable ({exc}); rebuild it with: semsearch reindex --rebuild") from exc
         if int(self.meta.get("schema", 0)) != SCHEMA_VERSION:
             raise IndexProblem(f"index at {path} has schema {self.meta.get('schema')}, expected {SCHEMA_VERSION}; rebuild it with: semsearch reindex --rebuild")
-        from .vectors import load_vector_index
+        from .vectors import load_vector_index, splits_one_query
 
         try:
             self.faiss_index = load_vector_index(path / VECTORS_FILE)
         except RuntimeError as exc:
             raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
+        self.splits_one_query = splits_one_query(self.faiss_index)
         if self.faiss_index.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
         self.has_windows = _has_table(self.db, "window_vectors")

@@ -67,6 +67,7 @@ def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path
     total = idx.reindex([corpus])["chunks"]["total"]
     gen = idx._generation()
     assert isinstance(gen.faiss_index, faiss.IndexIVFScalarQuantizer) and gen.faiss_index.ntotal == total
+    assert gen.splits_one_query  # a single query may use both cores (search.dense_candidates)
     # Every chunk's own text finds that chunk first by its vector.
     rows = gen.chunks(list(range(total)))
     for cid in range(0, total, 7):
