@@ -420,8 +420,11 @@ class StageClock:
 
 def run_queries(n: int, cfg: dict, full: bool) -> dict:
     """Latency (always) and, when ``full``, recall and memory. Threads as the environment says."""
-    import faiss
     import numpy as np
+
+    from semsearch.vectors import faiss_module
+
+    faiss = faiss_module()  # first, as semsearch loads it (OpenMP's idle threads sleep), for both configurations
 
     from semsearch import Index
     from semsearch.normalize import fold_text

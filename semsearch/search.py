@@ -147,8 +147,9 @@ def dense_candidates(gen: store.Generation, vector, n: int, cores_free: bool = F
     """
     if gen.faiss_index.ntotal == 0:
         return []
-    import faiss
+    from .vectors import faiss_module
 
+    faiss = faiss_module()
     vector = vector.reshape(1, -1)
     # One query on one OpenMP thread, except an inverted-file search with the cores to itself: it splits
     # the query's probed lists between threads (vectors.tune_for_search), 2.8 against 1.6 ms p50 at 100k

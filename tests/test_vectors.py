@@ -1,5 +1,7 @@
 """The vector index by size: exact search while small, a trained inverted file past the limit."""
 
+import os
+
 import faiss
 import numpy as np
 
@@ -73,3 +75,12 @@ def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path
     for cid in range(0, total, 7):
         hits = idx.search(rows[cid].embed_text, k=1, mode="dense")
         assert hits[0].chunk_id == cid or hits[0].text == rows[cid].text
+
+
+def test_faiss_is_loaded_with_sleeping_openmp_threads_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert V.faiss_module() is faiss
+    assert os.environ.get("OMP_WAIT_POLICY") == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    V.faiss_module()
+    assert os.environ.get("OMP_WAIT_POLICY") == "ACTIVE"
