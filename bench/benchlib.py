@@ -35,19 +35,21 @@ def machine() -> dict:
     cpu = "?"
     # The host behind "AMD EPYC" changes between sessions, and int8 matrix products are fast only where the CPU
     # has int8 dot-product instructions (VNNI): the family/model and that flag say which host a figure came from.
+    from semsearch.onnxencoder import INT8_DOT_PRODUCT_FLAGS, cpu_flags
+
     fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             key = key.strip()
-            if key in ("model name", "cpu family", "model", "flags") and key not in fields:
+            if key in ("model name", "cpu family", "model") and key not in fields:
                 fields[key] = value.strip()
-            if key == "flags":
+            if key in ("flags", "Features"):
                 break
     except OSError:
         pass
     cpu = fields.get("model name", cpu)
-    flags = set(fields.get("flags", "").split())
+    flags = cpu_flags()
     mem_kb = 0
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -58,7 +60,7 @@ def machine() -> dict:
     import numpy
 
     info = {"nproc": os.cpu_count(), "cpu": cpu, "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
-            "int8_dot_product": sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"}) or None,
+            "int8_dot_product": sorted(flags & INT8_DOT_PRODUCT_FLAGS) or None,
             "avx512": "avx512f" in flags, "ram_gib": round(mem_kb / 1024 ** 2, 1),
             "python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
     try:
