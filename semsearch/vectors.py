@@ -90,11 +90,15 @@ def new_index(n: int, dimension: int, sample: np.ndarray | None = None):
     return index
 
 
+def _inverted_file(index):
+    """The inverted file inside ``index`` (itself, or wrapped), or None for other structures."""
+    faiss = faiss_module()
+    return faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+
+
 def tune_for_search(index) -> None:
     """Search-time settings, which FAISS does not keep in the file."""
-    faiss = faiss_module()
-
-    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    ivf = _inverted_file(index)
     if ivf is not None:
         ivf.nprobe = probes(ivf.nlist)
         # One query's probed lists are split between OpenMP threads (not queries between threads), so a
@@ -106,9 +110,7 @@ def tune_for_search(index) -> None:
 
 def splits_one_query(index) -> bool:
     """Whether one query's search can use several threads: an inverted file set up by ``tune_for_search``."""
-    faiss = faiss_module()
-
-    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    ivf = _inverted_file(index)
     return ivf is not None and getattr(ivf, "parallel_mode", 0) == 1
 
 

@@ -108,7 +108,7 @@ def test_an_existing_index_keeps_its_passage_graph_unless_another_is_asked_for(m
     monkeypatch.delenv("SEMSEARCH_INT8", raising=False)
     monkeypatch.setattr(onnxencoder, "int8_pays", lambda: False)
     assert Embedder().passage_precision("int8") == "int8"
-    assert Embedder().passage_precision("mixed") == "float32"  # a mixed index is made uniform the CPU's way
+    assert Embedder().passage_precision("mixed") == "float32"  # new text in a mixed index: the CPU's graph
     monkeypatch.setattr(onnxencoder, "int8_pays", lambda: True)
     assert Embedder().passage_precision("float32") == "float32"
     monkeypatch.setenv("SEMSEARCH_INT8", "1")
