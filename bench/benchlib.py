@@ -347,7 +347,13 @@ def _scale_md(r: dict) -> list[str]:
                            f"— ({_f(sh.get('p50'), 1)} / {_f(sh.get('p95'), 1)}) | FAISS {h['search_ms']['p50']:.2f} "
                            f"| {h['recall@10']:.4f} | {h['hybrid_top5_agreement_with_shipped']:.3f} |")
             for key, v in w.items():
-                if key.startswith("keyword_terms_df_le_"):
+                if key == "keyword_rare_terms_first":
+                    out.append(f"| {n:,} | keyword lookup as shipped (rows with a rarer term scored first) against the "
+                               f"whole query's bm25() on every matching row | — | FTS {v['fts_ms']['p50']:.2f} "
+                               f"(whole query {v['whole_query_fts_ms']['p50']:.2f}); p95 {v['fts_ms']['p95']:.2f} "
+                               f"({v['whole_query_fts_ms']['p95']:.2f}) | — | top 50 the same: "
+                               f"{v['top50_same_as_whole_query']:.3f} |")
+                elif key.startswith("keyword_terms_df_le_"):
                     out.append(f"| {n:,} | keyword query keeps terms in ≤ {key.rsplit('_', 1)[1]} of chunks "
                                f"(df ≤ {v['max_df']:,}; {v['terms_kept_share']:.0%} of terms kept) | "
                                f"{v['hybrid_ms']['p50']:.1f} / {v['hybrid_ms']['p95']:.1f} ({_f(sh.get('p50'), 1)} / "

@@ -353,7 +353,7 @@ class StageClock:
     """Times the stages of semsearch's own ``Index.search`` by wrapping the functions it calls.
 
     Wrapped (in this process only, restored by ``off``): ``Embedder.encode_query`` of the index's
-    embedder (fold excluded), the generation's FAISS index (search), ``semsearch.search.fts_query``
+    embedder (fold excluded), the generation's FAISS index (search), ``semsearch.search.search_terms``
     (query terms: rjieba + bigrams), ``Generation.keyword_candidates`` (the FTS5 BM25 query) and
     ``Generation.chunks`` (rows), ``semsearch.search.translations`` (English words -> Chinese
     terms, CC-CEDICT lookup + their document counts). "rest" = the whole call minus those: checks, folding, fusion, de-duplication.
@@ -380,12 +380,12 @@ class StageClock:
         return wrapped
 
     def on(self):
-        self._saved = (self.embedder.__dict__.get("encode_query"), self.gen.faiss_index, self.S.fts_query,
+        self._saved = (self.embedder.__dict__.get("encode_query"), self.gen.faiss_index, self.S.search_terms,
                        self.S.translations)
         self.S.translations = self._wrap(self.S.translations, "translate")
         self.embedder.encode_query = self._wrap(type(self.embedder).encode_query.__get__(self.embedder), "encode")
         self.gen.faiss_index = _TimedIndex(self.gen.faiss_index, self._pending["dense"])
-        self.S.fts_query = self._wrap(self.S.fts_query, "keyword_terms")
+        self.S.search_terms = self._wrap(self.S.search_terms, "keyword_terms")
         self.gen.keyword_candidates = self._wrap(type(self.gen).keyword_candidates.__get__(self.gen), "keyword_fts")
         self.gen.chunks = self._wrap(type(self.gen).chunks.__get__(self.gen), "rows")
         self.gen.window_vectors = self._wrap(type(self.gen).window_vectors.__get__(self.gen), "windows")
@@ -395,7 +395,7 @@ class StageClock:
         if enc is None:
             self.embedder.__dict__.pop("encode_query", None)
         self.gen.faiss_index = faiss_index
-        self.S.fts_query = fts
+        self.S.search_terms = fts
         self.gen.__dict__.pop("keyword_candidates", None)
         self.gen.__dict__.pop("chunks", None)
         self.gen.__dict__.pop("window_vectors", None)
@@ -562,16 +562,15 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
     * IVF instead of exact search at this size (for sizes semsearch serves with IndexFlatIP):
       the inverted file semsearch builds past its exact limit, over the same vectors; latency,
       recall, hybrid top-5 agreement.
-    * Keyword query without very common terms: the FTS5 MATCH keeps only terms found in at most
-      1% / 5% of chunks (the rarest term if none is that rare); FTS time, df lookup time, and the
-      hybrid top 5 compared with the shipped search.
+    * The keyword lookup as shipped (``Generation.keyword_candidates``: rows holding a rarer term scored
+      first, the whole query only when that cannot be proved to give its top 50) against the whole
+      query's bm25() over every matching row: time, and whether the top 50 are the same.
     """
     import faiss
     import numpy as np
 
     from semsearch import search as S
     from semsearch import vectors as V
-    from semsearch.keyword import query_terms
     from semsearch.normalize import fold_text
 
     out: dict = {}
@@ -619,50 +618,26 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         D_f, _ = flat.search(Q, 10)
         out["exact_cosine_top1_minus_top10_mean"] = round(float(np.mean(D_f[:, 0] - D_f[:, 9])), 5)
 
-    original = S.fts_query
-    for frac in (0.01, 0.05):
-        max_df = max(1, int(frac * n))
-        df_t, fts_t, e2e_t, agree, kept_share, matches = [], [], [], [], [], []
+    from semsearch.keyword import fts_match, search_terms
 
-        def filtered(folded: str, extra_terms=(), *, max_df=max_df):
-            terms = list(dict.fromkeys([*query_terms(folded), *extra_terms]))
-            if not terms:
-                return None
+    shipped_fts, whole_fts, same = [], [], 0
+    for i, q in enumerate(queries):
+        folded = fold_text(q)
+        terms = search_terms(folded, S.translations(folded, gen.term_document_counts) if S.TRANSLATE else [])
+        if not terms:
+            continue
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
             t = time.perf_counter()
-            counts = gen.term_document_counts(terms)
-            df_t.append(time.perf_counter() - t)
-            kept = [x for x in terms if counts.get(x, 0) <= max_df] or [min(terms, key=lambda x: counts.get(x, 0))]
-            kept_share.append(len(kept) / len(terms))
-            matches.append(" OR ".join(f'"{x}"' for x in kept))
-            return matches[-1]
-
-        S.fts_query = filtered
-        try:
-            for q, base in zip(queries, shipped):
-                t = time.perf_counter()
-                hits = idx.search(q, k=5)
-                e2e_t.append(time.perf_counter() - t)
-                agree.append(len(set(base) & {h.chunk_id for h in hits}) / max(1, len(base)))
-        finally:
-            S.fts_query = original
-        for m in matches:
-            t = time.perf_counter()
-            gen.keyword_candidates(m, 50)
-            fts_t.append(time.perf_counter() - t)
-        full_fts = []
-        for q in queries:
-            folded = fold_text(q)
-            m = original(folded, S.translations(folded, gen.term_document_counts) if S.TRANSLATE else [])
-            if m:
-                t = time.perf_counter()
-                gen.keyword_candidates(m, 50)
-                full_fts.append(time.perf_counter() - t)
-        out[f"keyword_terms_df_le_{frac:g}"] = {
-            "max_df": max_df, "terms_kept_share": round(float(np.mean(kept_share)), 3),
-            "df_lookup_ms": B.summary_ms(df_t), "fts_ms": B.summary_ms(fts_t),
-            "fts_ms_shipped_query": B.summary_ms(full_fts),
-            "hybrid_ms": B.summary_ms(e2e_t),
-            "hybrid_top5_agreement_with_shipped": round(float(np.mean(agree)), 4)}
+            if which == 0:
+                got = type(gen).keyword_candidates(gen, terms, 50)
+                shipped_fts.append(time.perf_counter() - t)
+            else:
+                whole = gen._bm25(fts_match(terms), 50)
+                whole_fts.append(time.perf_counter() - t)
+        same += sorted(got) == sorted(whole)
+    out["keyword_rare_terms_first"] = {"queries": len(shipped_fts), "fts_ms": B.summary_ms(shipped_fts),
+                                       "whole_query_fts_ms": B.summary_ms(whole_fts),
+                                       "top50_same_as_whole_query": round(same / max(1, len(shipped_fts)), 4)}
     return out
 
 
@@ -779,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         "VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",
         "Queries: a fresh process opens the index with `Index.open`, runs 20 warm-up queries, then every query "
         "through `Index.search(q, k=5)` (hybrid), with clocks around the functions it calls (wrapped in the "
-        "bench process: `Embedder.encode_query`, the FAISS index's `search`, `search.fts_query`, "
+        "bench process: `Embedder.encode_query`, the FAISS index's `search`, `search.search_terms`, "
         "`Generation.keyword_candidates`, `Generation.chunks`; 'rest' = the call minus those). Then, interleaved query by query, "
         "`Index.search` and the plain baseline: `Embedder._light.encode(['query: ' + q])` (the ONNX query encoder) + `faiss.IndexFlatIP.search(k=10)` "
         "over the same vectors (reconstructed from semsearch's FAISS file). RSS is read before the baseline copy "

@@ -15,6 +15,7 @@ with the places, people and bodies a document names (search.py's document names)
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -161,7 +162,30 @@ def query_words(folded: str) -> list[str]:
             if len(w) >= 2 and all(_CJK.match(ch) for ch in w) and w not in QUESTION_WORDS]
 
 
+def search_terms(folded: str, extra_terms: list[str] = ()) -> list[str]:
+    """The distinct terms a keyword search looks for: the query's own (``query_terms``), then ``extra_terms``."""
+    return list(dict.fromkeys([*query_terms(folded), *extra_terms]))
+
+
+def fts_match(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression for rows holding any of ``terms``, each quoted."""
+    return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms)) or None
+
+
 def fts_query(folded: str, extra_terms: list[str] = ()) -> str | None:
-    """An FTS5 MATCH expression: any of the query's terms (and ``extra_terms``), each quoted."""
-    quoted = [f'"{t}"' for t in dict.fromkeys([*query_terms(folded), *extra_terms])]
-    return " OR ".join(quoted) if quoted else None
+    """The MATCH expression of a query: any of its terms (and ``extra_terms``)."""
+    return fts_match(search_terms(folded, extra_terms))
+
+
+# FTS5's bm25() constants (fts5_aux.c); its IDF is log((N - n + 0.5) / (n + 0.5)), at least 1e-6.
+BM25_K1 = 1.2
+
+
+def bm25_ceiling(document_count: int, rows: int) -> float:
+    """More than a term found in ``document_count`` of ``rows`` rows can add to any row's FTS5 bm25() score.
+
+    A term adds IDF * f * (k1 + 1) / (f + k1 * (1 - b + b * length / mean length)), which stays below
+    IDF * (k1 + 1) for every frequency f and length.
+    """
+    idf = max(1e-6, math.log((rows - document_count + 0.5) / (document_count + 0.5)))
+    return idf * (BM25_K1 + 1.0)

@@ -1,0 +1,65 @@
+"""The keyword side of a generation: BM25 through SQLite FTS5, and the shortcut past common terms."""
+
+import json
+
+import pytest
+
+from conftest import DEV_QUESTIONS, REPO
+from semsearch import Index, store
+from semsearch.keyword import bm25_ceiling, fts_match, search_terms
+from semsearch.normalize import fold_text
+
+
+@pytest.fixture
+def seeds_generation(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    return idx._generation()
+
+
+def _questions() -> list[str]:
+    out = []
+    for path in (DEV_QUESTIONS, REPO / "bench" / "questions" / "seeds_questions.jsonl"):
+        out += [json.loads(line)["q"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return out
+
+
+def test_no_term_adds_more_to_a_rows_bm25_than_its_ceiling(seeds_generation):
+    gen = seeds_generation
+    rows = gen.chunk_count()
+    counts = gen.term_document_counts(["政协", "委员", "协商", "工作站", "民意"])
+    for term, count in counts.items():
+        assert count > 0
+        best = gen._bm25(fts_match([term]), rows)[0][1]  # a one-term query scores the term alone
+        ceiling = bm25_ceiling(count, rows)
+        # Below the ceiling, and of its size: the ceiling uses the same IDF as FTS5.
+        assert 0.3 * ceiling < best < ceiling, term
+
+
+def test_scoring_rare_terms_first_gives_exactly_the_whole_querys_top_n(seeds_generation, monkeypatch):
+    gen = seeds_generation
+    # The seeds are small: make a term common from 5% of the chunks on, however few rows that is.
+    monkeypatch.setattr(store, "COMMON_TERM_SHARE", 0.05)
+    monkeypatch.setattr(store, "COMMON_TERM_ROWS", 1)
+    passes = []
+    whole = gen._bm25
+    monkeypatch.setattr(gen, "_bm25", lambda match, n, within=None: passes.append(within) or whole(match, n, within))
+    shortcut = compared = 0
+    for question in _questions():
+        terms = search_terms(fold_text(question))
+        if not terms:
+            continue
+        for n in (5, 50):
+            passes.clear()
+            got = gen.keyword_candidates(terms, n)
+            expected = whole(fts_match(terms), n)
+            assert sorted(got) == sorted(expected), question
+            compared += 1
+            shortcut += passes[-1] is not None  # answered by a pass over rows holding a rarer term
+    assert compared >= 100
+    assert shortcut >= compared // 4  # the shortcut was taken, not only the whole query
+
+
+def test_a_keyword_lookup_of_terms_no_chunk_holds_finds_nothing(seeds_generation):
+    assert seeds_generation.keyword_candidates(["没有这个词"], 10) == []
+    assert seeds_generation.keyword_candidates([], 10) == []
