@@ -214,13 +214,15 @@ class Generation:
         """(chunk id, BM25 score, higher is better) of the ``n`` best chunks holding any of ``terms``.
 
         FTS5 computes bm25() for every row that matches, about 1.5 µs each, and at 1M chunks a question's
-        common terms match tens of thousands of rows. So when they do, the first pass scores only the rows
-        that also hold one of the rarer terms, with the whole query's bm25() (the scores are the same).
-        A row holding only common terms scores less than the sum of their ``bm25_ceiling``s: if the n-th
-        score found is above that, no such row could have entered the top ``n``, and the result is exactly
-        the whole query's. If not, the rarest of the common terms join the rare ones until it would be,
-        and the pass is run again; failing that, the whole query. So the result is always the whole query's
-        (bench/scale.py checks it on its 280 questions at 100k and 1M chunks), in less time at 1M.
+        common terms match tens of thousands of rows. So when they do, the rows are scored in passes, each
+        with the whole query's bm25() (so every score is the one the whole query gives): first the rows
+        holding one of the rarer terms. A row holding only common terms scores less than the sum of their
+        ``bm25_ceiling``s; once the n-th best score so far is above that, no row left could enter the top
+        ``n``, and the result is exactly the whole query's. Until then the rarest of the remaining common
+        terms are taken in, enough to bring their ceiling under the n-th score, and the next pass scores
+        the rows holding them that no earlier pass scored. Every row is scored at most once, so the worst
+        case costs about the whole query. bench/scale.py compares the result with the whole query's on its
+        280 questions at 100k and 1M chunks.
         """
         match = fts_match(terms)
         if match is None:
@@ -229,17 +231,21 @@ class Generation:
         counts = self.term_document_counts(list(terms))
         common = sorted((t for t in dict.fromkeys(terms) if counts[t] > COMMON_TERM_SHARE * rows),
                         key=lambda t: counts[t])
-        for _ in range(2):
-            if sum(counts[t] for t in common) < COMMON_TERM_ROWS or len(common) == len(set(terms)):
-                break
-            found = self._bm25(match, n, fts_match([t for t in terms if t not in common]))
-            floor = found[-1][1] if len(found) == n else 0.0
-            ceiling = sum(bm25_ceiling(counts[t], rows) for t in common)
-            if floor > ceiling * CEILING_MARGIN:
-                return found
-            while common and sum(bm25_ceiling(counts[t], rows) for t in common) * CEILING_MARGIN >= floor:
-                common.pop(0)
-        return self._bm25(match, n)
+        covered = [t for t in dict.fromkeys(terms) if t not in common]
+        if sum(counts[t] for t in common) < COMMON_TERM_ROWS or not covered:
+            return self._bm25(match, n)
+        ceilings = {t: bm25_ceiling(counts[t], rows) for t in common}
+        found = self._bm25(match, n, fts_match(covered))
+        while True:
+            floor = found[n - 1][1] if len(found) >= n else 0.0
+            taken = []
+            while common and sum(ceilings[t] for t in common) * CEILING_MARGIN >= floor:
+                taken.append(common.pop(0))
+            if not taken:
+                return found[:n]
+            found = sorted(found + self._bm25(match, n, f"({fts_match(taken)}) NOT ({fts_match(covered)})"),
+                           key=lambda pair: -pair[1])
+            covered += taken
 
     def _bm25(self, match: str, n: int, within: str | None = None) -> list[tuple[int, float]]:
         """The top ``n`` rows of ``match`` by bm25(); ``within``: only rows that also match this expression."""
