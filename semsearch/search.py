@@ -309,7 +309,7 @@ def _search(gen: store.Generation, embedder: Embedder, query: str, k: int, mode:
     vector = query_vector(gen, embedder, folded, english) if mode != "keyword" else None
     # Alone in the process, one query's inverted-file search takes both cores even while this search's own
     # keyword lookup may still be running: that lookup is nearly done by now, and at 1M chunks waiting
-    # for it before splitting left the split unused in most queries (hybrid p50 32.1 against 30.5 ms).
+    # for it before splitting left the split unused in most queries (hybrid p50 32.1 against 30.5 ms, scratch).
     cores_free = _SEARCHES.running == 1
     dense = dense_candidates(gen, vector, n, cores_free) if vector is not None else []
     if pending is not None:

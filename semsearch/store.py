@@ -44,8 +44,9 @@ READ_CACHE_KIB = 16 * 1024  # SQLite page cache of each reading thread's connect
 # that also hold a rarer term (see Generation.keyword_candidates) ...
 COMMON_TERM_SHARE = 0.002
 # ... when the common terms' rows number at least this many: fewer cost less to score than to skip. At 100k
-# chunks the shortcut is about even with the whole query (p50 6.0 against 6.4 ms), at 1M it pays (13.0 against
-# 18.2 ms; 2,000 rows: 6.7 against 6.3 and 12.6 against 18.6; scratch runs over bench/scale.py's questions).
+# chunks the passes are about even with the whole query (FTS5 p50 6.1 against 6.4 ms), at 1M they pay (13.4
+# against 18.7 ms; bench/scale.py). With a 2,000-row gate, one pass only: 6.7 against 6.3 ms at 100k, 12.6
+# against 18.6 at 1M (scratch).
 COMMON_TERM_ROWS = 5_000
 # The ceiling is computed with the chunk count as FTS5's row count; the margin covers any rounding.
 CEILING_MARGIN = 1.01
@@ -220,9 +221,10 @@ class Generation:
         ``bm25_ceiling``s; once the n-th best score so far is above that, no row left could enter the top
         ``n``, and the result is exactly the whole query's. Until then the rarest of the remaining common
         terms are taken in, enough to bring their ceiling under the n-th score, and the next pass scores
-        the rows holding them that no earlier pass scored. Every row is scored at most once, so the worst
-        case costs about the whole query. bench/scale.py compares the result with the whole query's on its
-        280 questions at 100k and 1M chunks.
+        the rows holding them that no earlier pass scored. Every row is scored at most once, but each pass
+        walks the whole query's matches again, so a question that needs two passes costs more than the whole
+        query (at 1M chunks, a few English questions with dozens of dictionary terms: up to 1.5x, scratch).
+        bench/scale.py compares the result with the whole query's on its 280 questions at 100k and 1M chunks.
         """
         match = fts_match(terms)
         if match is None:

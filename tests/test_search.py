@@ -294,3 +294,32 @@ def test_a_vector_search_uses_the_spare_core_only_when_no_other_search_is_runnin
     assert seen == [True, False]
     assert [h.chunk_id for h in alone] == [h.chunk_id for h in beside_another]
     assert S._SEARCHES.running == 0
+
+
+def test_a_lone_hybrid_search_splits_its_vector_search_while_its_own_keyword_lookup_still_runs(
+        tmp_path, corpus, fake_embedder, monkeypatch):
+    import threading
+
+    from semsearch import search as S
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    release = threading.Event()
+    real_keyword = S.keyword_candidates
+
+    def slow_keyword(*args):
+        release.wait(10)  # still running when the vector search starts
+        return real_keyword(*args)
+
+    seen = []
+    real_dense = S.dense_candidates
+
+    def dense(gen, vector, n, cores_free=False):
+        seen.append(cores_free)
+        release.set()
+        return real_dense(gen, vector, n, cores_free)
+
+    monkeypatch.setattr(S, "keyword_candidates", slow_keyword)
+    monkeypatch.setattr(S, "dense_candidates", dense)
+    hits = idx.search("委员工作站", k=3)
+    assert seen == [True] and hits
