@@ -172,11 +172,6 @@ def fts_match(terms: list[str]) -> str | None:
     return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms)) or None
 
 
-def fts_query(folded: str, extra_terms: list[str] = ()) -> str | None:
-    """The MATCH expression of a query: any of its terms (and ``extra_terms``)."""
-    return fts_match(search_terms(folded, extra_terms))
-
-
 # FTS5's bm25() constants (fts5_aux.c); its IDF is log((N - n + 0.5) / (n + 0.5)), at least 1e-6.
 BM25_K1 = 1.2
 

@@ -226,14 +226,14 @@ class Generation:
         query (at 1M chunks, a few English questions with dozens of dictionary terms: up to 1.5x, scratch).
         bench/scale.py compares the result with the whole query's on its 280 questions at 100k and 1M chunks.
         """
+        terms = list(dict.fromkeys(terms))
         match = fts_match(terms)
         if match is None:
             return []
         rows = self.chunk_count()
-        counts = self.term_document_counts(list(terms))
-        common = sorted((t for t in dict.fromkeys(terms) if counts[t] > COMMON_TERM_SHARE * rows),
-                        key=lambda t: counts[t])
-        covered = [t for t in dict.fromkeys(terms) if t not in common]
+        counts = self.term_document_counts(terms)
+        common = sorted((t for t in terms if counts[t] > COMMON_TERM_SHARE * rows), key=lambda t: counts[t])
+        covered = [t for t in terms if t not in common]
         if sum(counts[t] for t in common) < COMMON_TERM_ROWS or not covered:
             return self._bm25(match, n)
         ceilings = {t: bm25_ceiling(counts[t], rows) for t in common}
