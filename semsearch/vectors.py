@@ -28,13 +28,14 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+
 def faiss_module():
     """faiss, loaded with OpenMP's idle threads sleeping rather than spinning, unless the user set OMP_WAIT_POLICY.
 
     libgomp's default keeps an idle thread busy-waiting for the next parallel region, on the core the
     keyword lookup and the next question's encoder want: hybrid p50 at 100k chunks was 20.3 ms spinning
-    against 18.9 passive (bench/scale.py, one run each). libgomp reads the setting once, when it loads, so
-    it must be in place before anything imports faiss.
+    against 18.8 with this setting (bench/scale.py runs before and after it, one each). libgomp reads the
+    setting once, when it loads, so it must be in place before anything imports faiss.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import faiss
