@@ -14,7 +14,7 @@ only their order (bench/results/quality.md: hybrid hit@1 with and without it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,24 +29,51 @@ from .search import RERANK_DEPTH, Hit
 SENTENCE_WEIGHT = 10.0
 
 
+@dataclass(frozen=True)
+class BestSentence:
+    """A hit's best answer sentence: its score as ``ask`` scores sentences, and the parts of that score."""
+
+    score: float  # 0.5 * wording + 0.5 * cosine + fit
+    wording: float
+    cosine: float  # of the stored sentence window that holds it
+    fit: float  # answer.answer_fit: the bonuses for stating the number asked for and naming what was asked about
+    top_cosine: float  # the best cosine of any of the hit's sentences
+
+
+def best_sentences(question: str, head: list[Hit], query_vector: np.ndarray,
+                   term_counts: Callable[[list[str]], dict[str, int]],
+                   windows: WindowLookup | None) -> dict[int, BestSentence]:
+    """Per hit rank, the best sentence of each hit in ``head`` that has one."""
+    candidates, folded = sentence_candidates(head)
+    if not candidates:
+        return {}
+    wording = wording_scores(question, folded, term_counts)
+    cosines = sentence_cosines(query_vector, [(c[0], c[3]) for c in candidates], None, windows, folded)
+    fit = answer_fit(question, candidates, folded)
+    scores = 0.5 * wording + 0.5 * cosines + fit
+    best: dict[int, int] = {}
+    top_cosine: dict[int, float] = {}
+    for i, (hit, *_) in enumerate(candidates):
+        if hit.rank not in best or scores[i] > scores[best[hit.rank]]:
+            best[hit.rank] = i
+        top_cosine[hit.rank] = max(top_cosine.get(hit.rank, -1.0), float(cosines[i]))
+    return {rank: BestSentence(float(scores[i]), float(wording[i]), float(cosines[i]), float(fit[i]), top_cosine[rank])
+            for rank, i in best.items()}
+
+
 def rerank(question: str, hits: list[Hit], query_vector: np.ndarray,
            term_counts: Callable[[list[str]], dict[str, int]], windows: WindowLookup) -> list[Hit]:
     """``hits`` with the first ``RERANK_DEPTH`` reordered by their best sentence, ranks renumbered."""
     head, tail = hits[:RERANK_DEPTH], hits[RERANK_DEPTH:]
     if len(head) < 2:
         return hits
-    candidates, folded = sentence_candidates(head)
-    if not candidates:
+    found = best_sentences(question, head, query_vector, term_counts, windows)
+    if not found:
         return hits
-    scores = (0.5 * wording_scores(question, folded, term_counts)
-              + 0.5 * sentence_cosines(query_vector, [(c[0], c[3]) for c in candidates], None, windows, folded)
-              + answer_fit(question, candidates, folded))
-    best: dict[int, float] = {}
-    for (hit, *_), score in zip(candidates, scores.tolist()):
-        best[hit.rank] = max(best.get(hit.rank, -np.inf), score)
+    best = {rank: sentence.score for rank, sentence in found.items()}
     # A hit's score rises by how far its best sentence beats the weakest of the first five's: never below its
     # fused score, so the reordered hits still score at least as high as those after them.
-    floor = min(best.get(hit.rank, np.inf) for hit in head)
+    floor = min(best.values())
     lifted = {hit.rank: hit.score + SENTENCE_WEIGHT * (best[hit.rank] - floor) if hit.rank in best else hit.score
               for hit in head}
     head = sorted(head, key=lambda hit: (-lifted[hit.rank], hit.rank))
