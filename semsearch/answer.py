@@ -26,7 +26,7 @@ from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import Hit, query_text_for_embedding
-from .translate import common_words, translations, translations_by_word, with_surname
+from .translate import common_words, content_words, translations, translations_by_word, with_surname
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds, and an
@@ -36,6 +36,9 @@ MIN_COSINE_CJK = 0.87
 MIN_COSINE_TRANSLATED = 0.835
 MIN_COSINE_OTHER = 0.75
 _HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_DIGITS = re.compile(r"\d")
+# Letters of scripts the keyword index has no terms for: not Latin, not CJK ideographs.
+_OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff\u3400-\u9fff\uf900-\ufaff]")
 # Off-topic English questions we tried had at most 2 words translated in one top passage;
 # answerable ones without a shared name had 4 (bench/questions/english_heldout.jsonl x16, x19).
 MIN_TRANSLATED_WORDS = 3
@@ -151,7 +154,12 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
                  min_score: float | None = None) -> bool:
     """True when the passages found do not answer ``question``.
 
-    Three signals, each cheap: the best cosine is below the threshold; the question
+    First, a question with nothing to look for is never answered, whatever ``min_score`` says:
+    no term once question words are gone (为什么?, ？？？), or, with no Chinese, no English
+    content word and no name (a, what is it?). The model still finds some passage nearest to
+    such a question, often with a high cosine, and answering it would be noise.
+
+    Then three signals, each cheap: the best cosine is below the threshold; the question
     shares no term at all with the corpus; or it names a place, person or body that
     the corpus never mentions (浙江 in a corpus about Gansu and Yunnan), unless the dictionary
     knows that "name" as a common word too, or it is a "person" whose first characters are no
@@ -163,6 +171,8 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         return True
     folded = fold_text(question)
     has_cjk = bool(_HAS_CJK.search(folded))
+    if not has_content(folded, has_cjk):
+        return True
     if min_score is not None:
         threshold = min_score
     elif has_cjk:
@@ -189,6 +199,17 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     persons &= set(absent)
     doubtful = common_words(absent) | (persons - with_surname(sorted(persons)))
     return any(name not in doubtful for name in absent)
+
+
+def has_content(folded: str, has_cjk: bool | None = None) -> bool:
+    """Whether a (folded) question has anything to look for besides question and function words."""
+    if _OTHER_SCRIPT.search(folded):
+        return True  # words only the model reads (Cyrillic, Greek, Arabic, Hangul...): nothing here can judge them
+    if not keyword.query_terms(folded):
+        return False
+    if _HAS_CJK.search(folded) if has_cjk is None else has_cjk:
+        return True
+    return bool(content_words(folded) or keyword.latin_names(folded) or _DIGITS.search(folded))
 
 
 def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]]) -> int:

@@ -208,3 +208,24 @@ def test_a_name_the_corpus_lacks_means_no_answer_unless_the_tagger_mistook_a_com
     # jieba tags 大丰收 ("bumper harvest") as a person's name; 大 is no surname: not evidence of absence.
     assert not unanswerable("绿春县爬别村的橙子终于大丰收,归功于什么?", hits, counts)
     assert unanswerable("浙江省政协建立了多少个委员工作室?", hits, counts)  # 浙江省 is a place the corpus never names
+
+
+def test_a_question_with_nothing_to_look_for_is_never_answered_even_below_min_score():
+    from semsearch.answer import unanswerable
+
+    counts = lambda terms: dict.fromkeys(terms, 3)  # noqa: E731
+    hits = [_english_hit("甲市政协建成委员工作站一千个。", 0.99)]
+    for empty in ("？？？", "为什么?", "怎么办", "a", "What is it?", "how"):
+        assert unanswerable(empty, hits, counts), empty
+        assert unanswerable(empty, hits, counts, min_score=0.0), empty
+    # Content words, a name, a number or a script keyword search cannot read: the usual checks decide.
+    for question in ("委员工作站", "How many rooms?", "Hechi", "2021", "Сколько комнат?"):
+        assert not unanswerable(question, hits, counts, min_score=0.0), question
+
+
+def test_punctuation_or_a_lone_stop_word_gets_no_answer_from_the_real_index(real_index):
+    index = Index.open(real_index)
+    for empty in ("？？？", "a", "为什么?"):
+        answer = index.ask(empty)
+        assert answer.no_answer and not answer.sentences, empty
+    assert not index.ask("委员工作站").no_answer  # a bare topic, no question word, still finds its answer
