@@ -8,6 +8,8 @@ next query without reopening.
 
 from __future__ import annotations
 
+import math
+
 import threading
 from pathlib import Path
 
@@ -146,6 +148,8 @@ class Index:
         cite supports them (see ``llm.py``), else the extractive answer is returned.
         """
         question = _check_query(question)
+        if min_score is not None and not math.isfinite(min_score):
+            raise InputError(f"min_score must be a finite number, not {min_score}")
         if llm_url:
             from .llm import chat_endpoint
 

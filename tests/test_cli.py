@@ -191,6 +191,13 @@ def test_empty_query_exits_2_without_traceback(real_index):
     assert proc.returncode == 2 and "empty" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_min_score_that_is_not_a_finite_number_exits_2_with_one_line(real_index):
+    for value in ("nan", "inf"):
+        proc = run("ask", "委员工作站", "--min-score", value, index=real_index)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, value
+        assert proc.stderr.strip() == f"error: min_score must be a finite number, not {value}"
+
+
 def test_querying_with_another_model_exits_3_naming_both(real_index):
     proc = run("search", "政协", "--model", "some-other-model", index=real_index)
     assert proc.returncode == 3

@@ -252,6 +252,13 @@ def test_bad_requests_get_a_4xx_and_a_one_line_json_error(client, path, body, st
     assert len(message) < 300
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity"])
+def test_a_min_score_that_is_not_a_finite_number_is_a_4xx(client, number):
+    body = b'{"question": "\xe6\x94\xbf\xe5\x8d\x8f", "min_score": ' + number + b"}"
+    r = client.post("/ask", content=body, headers={"content-type": "application/json"})
+    check_one_line_error(r, (400, 422))
+
+
 @pytest.mark.parametrize("content", [b'{"query": ', b"query=x", b'{"query": "\xff\xfe"}', b""])
 def test_malformed_json_is_a_400_or_422(client, content):
     r = client.post("/search", content=content, headers={"content-type": "application/json"})
