@@ -25,7 +25,7 @@ from . import keyword
 from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
-from .search import Hit, query_text_for_embedding
+from .search import NEAR_DUPLICATE, Hit, jaccard, query_text_for_embedding, shingles
 from .translate import common_words, content_words, translations, translations_by_word, with_surname
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
@@ -212,6 +212,12 @@ def has_content(folded: str, has_cjk: bool | None = None) -> bool:
     return bool(content_words(folded) or keyword.latin_names(folded) or _DIGITS.search(folded))
 
 
+def repeats(key: str, trigrams: set[str], other_key: str, other_trigrams: set[str]) -> bool:
+    """Whether two sentences (their match keys and trigrams) state the same thing: one holds the other, or they
+    share as many trigrams as near-duplicate passages do."""
+    return key in other_key or other_key in key or jaccard(trigrams, other_trigrams) >= NEAR_DUPLICATE
+
+
 def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]]) -> int:
     """The most English words of the question whose translations (translate.py) one passage holds together."""
     by_word = [terms for terms in translations_by_word(folded, term_counts).values() if terms]
@@ -356,7 +362,17 @@ def answer_question(question: str, hits: list[Hit], embedder: Embedder,
 
     order = np.argsort(-scores)
     best = float(scores[order[0]])
-    chosen = [int(i) for i in order[:MAX_SENTENCES] if scores[i] >= best * CLOSE_TO_BEST]
+    chosen: list[int] = []
+    kept: list[tuple[str, set[str]]] = []
+    for i in (int(i) for i in order):
+        if len(chosen) == MAX_SENTENCES or scores[i] < best * CLOSE_TO_BEST:
+            break
+        key = match_key_of_folded(folded_sentences[i])
+        trigrams = shingles(key)
+        if any(repeats(key, trigrams, *other) for other in kept):
+            continue  # the same fact again, quoted by another passage: said once
+        chosen.append(i)
+        kept.append((key, trigrams))
     chosen.sort(key=lambda i: (candidates[i][0].rank, candidates[i][1]))
     sentences = []
     for i in chosen:

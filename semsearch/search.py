@@ -224,12 +224,13 @@ def fuse(ranked_lists: list[list[int]], weights: list[float], k: int | None = No
     return {cid: score / top for cid, score in fused.items()}
 
 
-def _shingles(text: str) -> set[str]:
+def shingles(text: str) -> set[str]:
+    """Character trigrams of ``text``, whitespace removed: what near-duplicate checks compare."""
     compact = "".join(text.split())
     return {compact[i:i + 3] for i in range(max(1, len(compact) - 2))}
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / (len(a | b) or 1)
 
 
@@ -352,10 +353,10 @@ def _search(gen: store.Generation, embedder: Embedder, query: str, k: int, mode:
         row = rows.get(cid)
         if row is None:
             continue
-        shingles = _shingles(own_text(row.embed_text))
-        if any(_jaccard(shingles, other) >= NEAR_DUPLICATE for other in kept_shingles):
+        trigrams = shingles(own_text(row.embed_text))
+        if any(jaccard(trigrams, other) >= NEAR_DUPLICATE for other in kept_shingles):
             continue  # the same passage again (copied, or lightly edited): shown once
-        kept_shingles.append(shingles)
+        kept_shingles.append(trigrams)
         hits.append(Hit(rank=len(hits) + 1, score=fused[cid], text=row.text, title=row.title, chunk_id=cid,
                         dense_rank=dense_rank.get(cid), keyword_rank=keyword_rank.get(cid),
                         dense_score=dense_score.get(cid),

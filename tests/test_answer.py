@@ -229,3 +229,38 @@ def test_punctuation_or_a_lone_stop_word_gets_no_answer_from_the_real_index(real
         answer = index.ask(empty)
         assert answer.no_answer and not answer.sentences, empty
     assert not index.ask("委员工作站").no_answer  # a bare topic, no question word, still finds its answer
+
+
+def _two_reports_of_one_fact(root):
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("甲市政协工作报告\n\n甲市政协今年建成委员工作站120个,覆盖全市所有街道。委员每月到工作站接待群众,"
+                                  "收集意见建议。工作站还开设了法律咨询服务。\n", encoding="utf-8")
+    (corpus / "b.txt").write_text("乙报评论\n\n记者了解到,甲市政协今年建成委员工作站120个,覆盖全市所有街道。这一做法受到群众欢迎,"
+                                  "不少地方前来学习交流经验,准备推广。\n", encoding="utf-8")
+    return corpus
+
+
+def test_a_fact_two_passages_quote_is_said_once_in_the_answer(tmp_path):
+    corpus = _two_reports_of_one_fact(tmp_path)
+    index = Index.open(tmp_path / "idx")
+    index.reindex([corpus])
+    answer = index.ask("甲市政协建成了多少个委员工作站?")
+    assert not answer.no_answer and len(answer.hits) == 2  # both passages are still listed as sources
+    assert sum("建成委员工作站120个" in s.text for s in answer.sentences) == 1, answer.text
+
+
+def test_answer_sentences_never_repeat_one_another(tmp_path, fake_embedder):
+    from semsearch.answer import repeats
+    from semsearch.normalize import match_key
+    from semsearch.search import shingles
+
+    corpus = _two_reports_of_one_fact(tmp_path)
+    index = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    index.reindex([corpus])
+    answer = index.ask("甲市政协今年建成委员工作站多少个?", min_score=0.0)
+    keys = [match_key(s.text) for s in answer.sentences]
+    assert keys and sum("建成委员工作站120个" in k for k in keys) == 1, answer.text
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            assert not repeats(a, shingles(a), b, shingles(b)), (a, b)
