@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from semsearch import Index  # noqa: E402
-from semsearch.evaluate import first_relevant_rank, is_relevant, metrics  # noqa: E402
+from semsearch.evaluate import Question, answer_figures, first_relevant_rank, metrics  # noqa: E402
 
 QUESTION_SETS = {
     "dev": REPO.parent / "shared" / "dev_questions.jsonl",
@@ -56,36 +55,10 @@ def run(index: Index, questions: list[dict], mode: str) -> dict[str, int | None]
 
 
 def ask_figures(index: Index, questions: list[dict]) -> dict:
-    answerable = [q for q in questions if q["gold"]]
-    unanswerable = [q for q in questions if not q["gold"]]
-    said_none_ok = said_none_wrong = gold_in_answer = 0
-    misses = []
-    seconds = []
-    for q in answerable:
-        started = time.perf_counter()
-        answer = index.ask(q["q"])
-        seconds.append(time.perf_counter() - started)
-        if answer.no_answer:
-            said_none_wrong += 1
-            misses.append(q["id"] + ":no_answer")
-        elif is_relevant(" ".join(s.text for s in answer.sentences), tuple(q["gold"])):
-            gold_in_answer += 1
-        else:
-            misses.append(q["id"])
-    for q in unanswerable:
-        if index.ask(q["q"]).no_answer:
-            said_none_ok += 1
-    said_none = said_none_ok + said_none_wrong
-    return {
-        "answerable": len(answerable), "unanswerable": len(unanswerable),
-        "no_answer_precision": round(said_none_ok / said_none, 3) if said_none else None,
-        "no_answer_recall": round(said_none_ok / len(unanswerable), 3) if unanswerable else None,
-        "false_no_answer_rate": round(said_none_wrong / len(answerable), 3) if answerable else None,
-        "gold_in_answer_sentences": round(gold_in_answer / len(answerable), 3) if answerable else None,
-        "answer_misses": misses,
-        # warm, in this process, one question at a time (answerable questions: search + answer)
-        "ask_ms_median": round(1000 * statistics.median(seconds), 1) if seconds else None,
-    }
+    """``semsearch eval``'s answer figures (evaluate.answer_figures) for a question set of this benchmark."""
+    figures = answer_figures(index, [Question(q["id"], q["q"], tuple(q["gold"])) for q in questions])
+    figures.pop("outcomes")
+    return figures
 
 
 def triple_gap(questions: list[dict], ranks: dict[str, int | None]) -> dict:

@@ -159,7 +159,8 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     content word and no name (a, what is it?). The model still finds some passage nearest to
     such a question, often with a high cosine, and answering it would be noise.
 
-    Then three signals, each cheap: the best cosine is below the threshold; the question
+    Then three signals, each cheap: the best cosine is below the threshold (``min_score`` when
+    given, else the calibrated one for the question's language); the question
     shares no term at all with the corpus; or it names a place, person or body that
     the corpus never mentions (浙江 in a corpus about Gansu and Yunnan), unless the dictionary
     knows that "name" as a common word too, or it is a "person" whose first characters are no
@@ -183,8 +184,6 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best_cosine is not None and best_cosine < threshold:
         return True
-    if min_score is not None:
-        return False
     query = keyword.query_terms(folded)
     names, persons = keyword.names_and_persons(folded)
     counts = term_counts(query + names)

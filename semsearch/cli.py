@@ -329,17 +329,19 @@ def status(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
 
 @app.command("eval")
 def eval_(
-    questions: Path = typer.Argument(..., help="Question file (JSON lines: id, q, gold)."),
+    questions: Path = typer.Argument(..., help="Question file (JSON lines: id, q, gold; an empty gold marks an unanswerable question)."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="The no-answer threshold to ask with (see ask --min-score): calibrate it on your own questions."),
+    answers: bool = typer.Option(True, "--answers/--no-answers", help="Also ask every question: gold in the answer, no-answer precision and recall (about 30 ms a question)."),
 ) -> None:
-    """Retrieval quality on a question file: hit@1, hit@5, MRR@10."""
+    """Quality on a question file: hit@1, hit@5, MRR@10, and how the answers and "no answer" fare."""
     from .evaluate import evaluate, load_questions
 
     try:
         qs = load_questions(questions)
         idx = _open(index, model)
         _ensure_built(idx, quiet=as_json)
-        result = evaluate(idx, qs)
+        result = evaluate(idx, qs, answers=answers, min_score=min_score)
     except SemsearchError as exc:
         _fail(exc)
     if as_json:
@@ -347,12 +349,24 @@ def eval_(
         return
     from rich.table import Table
 
-    table = Table("id", "rank", "top passage", "question", box=None)
+    table = Table("id", "rank", *(("answer",) if answers else ()), "top passage", "question", box=None)
     for row in result["per_question"]:
-        table.add_row(row["id"], str(row["rank"] or "-"), row["top"] or "-", row["q"])
+        table.add_row(row["id"], str(row["rank"] or "-"), *((row["answer"],) if answers else ()), row["top"] or "-",
+                      row["q"])
     out.print(table)
     out.print(f"questions {result['questions']}  hit@1 {result['hit@1']:.3f}  hit@5 {result['hit@5']:.3f}  "
               f"MRR@10 {result['mrr@10']:.3f}", markup=False)
+    if answers:
+        a = result["answers"]
+
+        def share(value) -> str:
+            return "-" if value is None else f"{value:.3f}"
+
+        out.print(f"answers: gold in the answer {share(a['gold_in_answer_sentences'])}  false no-answer "
+                  f"{share(a['false_no_answer_rate'])}  ·  unanswerable {a['unanswerable']}: no-answer recall "
+                  f"{share(a['no_answer_recall'])}  precision {share(a['no_answer_precision'])}", markup=False)
+        if a["answered_unanswerable"]:
+            out.print("answered though unanswerable: " + ", ".join(a["answered_unanswerable"]), markup=False)
 
 
 @app.command()

@@ -208,6 +208,8 @@ def test_a_name_the_corpus_lacks_means_no_answer_unless_the_tagger_mistook_a_com
     # jieba tags 大丰收 ("bumper harvest") as a person's name; 大 is no surname: not evidence of absence.
     assert not unanswerable("绿春县爬别村的橙子终于大丰收,归功于什么?", hits, counts)
     assert unanswerable("浙江省政协建立了多少个委员工作室?", hits, counts)  # 浙江省 is a place the corpus never names
+    # --min-score replaces the cosine threshold only: the absent place still means no answer.
+    assert unanswerable("浙江省政协建立了多少个委员工作室?", hits, counts, min_score=0.0)
 
 
 def test_a_question_with_nothing_to_look_for_is_never_answered_even_below_min_score():

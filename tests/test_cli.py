@@ -108,6 +108,34 @@ def test_eval_reports_hit_at_5_of_at_least_0_9_on_the_dev_questions(real_index):
     assert {"hit@1", "hit@5", "mrr@10"} <= set(data)
 
 
+def _mixed_question_file(tmp_path):
+    lines = [{"id": "a1", "q": "甘肃省政协挂牌建立了多少个委员工作室?", "gold": ["1167个委员工作室"]},
+             {"id": "a2", "q": "邻水县政协编辑了多少期《社情民意》?", "gold": ["共编辑《社情民意》30期"]},
+             {"id": "u1", "q": "你好", "gold": []},
+             {"id": "u2", "q": "浙江省政协今年建立了多少个委员工作室?", "gold": []}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_eval_asks_every_question_and_reports_gold_in_answer_and_no_answer_recall(tmp_path, real_index):
+    questions = _mixed_question_file(tmp_path)
+    data = json.loads(run("eval", questions, "--json", index=real_index).stdout)
+    assert data["questions"] == 2 and [row["answer"] for row in data["per_question"]] == ["gold", "gold"]
+    answers = data["answers"]
+    assert (answers["answerable"], answers["unanswerable"]) == (2, 2)
+    assert answers["gold_in_answer_sentences"] == 1.0 and answers["false_no_answer_rate"] == 0.0
+    assert answers["no_answer_recall"] == 1.0 and answers["no_answer_precision"] == 1.0
+    assert answers["answer_misses"] == [] and answers["answered_unanswerable"] == []
+    # A threshold no cosine reaches: every question gets "no answer", so precision falls to the unanswerable share.
+    strict = json.loads(run("eval", questions, "--json", "--min-score", "1.5", index=real_index).stdout)["answers"]
+    assert strict["false_no_answer_rate"] == 1.0 and strict["no_answer_precision"] == 0.5
+    assert strict["answer_misses"] == ["a1:no_answer", "a2:no_answer"]
+    plain = run("eval", questions, index=real_index)
+    assert plain.returncode == 0 and "no-answer recall 1.000" in plain.stdout
+    assert "answers" not in json.loads(run("eval", questions, "--json", "--no-answers", index=real_index).stdout)
+
+
 def test_status_json_names_the_model_and_counts(real_index):
     proc = run("status", "--json", index=real_index)
     assert proc.returncode == 0, proc.stderr
