@@ -52,7 +52,7 @@ def default_corpus() -> Path:
 
 
 class RichProgress:
-    """Shows a reindex's stages and an embedding bar with chunks/s and ETA, on stderr."""
+    """Shows a reindex's stages and an embedding bar with chunks/s and ETA (or any counted work), on stderr."""
 
     def __init__(self, quiet: bool = False):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
@@ -86,13 +86,17 @@ class RichProgress:
             self.bar.update(self.stage_task, description=name)
 
     def embed_start(self, total: int, what: str = "chunks") -> None:
+        self.start(f"embedding {what}", total, what.split()[-1])
+
+    def start(self, description: str, total: int, unit: str) -> None:
+        """A new bar of ``total`` steps (``unit``/s shown), in place of the stage line or the last bar."""
         if self.stage_task is not None:
             self.bar.remove_task(self.stage_task)
             self.stage_task = None
         if self.task is not None:
             self.bar.remove_task(self.task)
-        self.what = what.split()[-1]
-        self.task = self.bar.add_task(f"embedding {what}", total=total, rate="")
+        self.what = unit
+        self.task = self.bar.add_task(description, total=total, rate="")
 
     def embedded(self, n: int) -> None:
         self.bar.advance(self.task, n)
@@ -341,7 +345,10 @@ def eval_(
         qs = load_questions(questions)
         idx = _open(index, model)
         _ensure_built(idx, quiet=as_json)
-        result = evaluate(idx, qs, answers=answers, min_score=min_score)
+        with RichProgress(quiet=as_json) as progress:
+            steps = sum(1 for q in qs if q.gold) + (len(qs) if answers else 0)  # searches, then asks
+            progress.start("evaluating", steps, "questions")
+            result = evaluate(idx, qs, answers=answers, min_score=min_score, on_step=lambda: progress.embedded(1))
     except SemsearchError as exc:
         _fail(exc)
     if as_json:

@@ -14,6 +14,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import InputError
 from .normalize import match_key
@@ -74,12 +75,14 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def answer_figures(index, questions: list[Question], min_score: float | None = None) -> dict:
+def answer_figures(index, questions: list[Question], min_score: float | None = None,
+                   on_step: Callable[[], None] = lambda: None) -> dict:
     """Ask every question (``index.ask``): how often the answer holds the gold, and how well "no answer" is said.
 
     Answerable questions count toward the gold-in-answer share and the false no-answer rate; unanswerable ones
     (empty ``gold``) toward no-answer recall; both toward its precision. ``min_score`` is passed to ``ask``, so a
     threshold can be calibrated on one's own questions. ``ask_ms_median`` is warm, one question at a time.
+    ``on_step`` is called after each question (a progress bar's hook).
     """
     answerable = [q for q in questions if q.gold]
     unanswerable = [q for q in questions if not q.gold]
@@ -93,7 +96,11 @@ def answer_figures(index, questions: list[Question], min_score: float | None = N
             said.append("no_answer")
         else:
             said.append("gold" if is_relevant(" ".join(s.text for s in answer.sentences), question.gold) else "miss")
-    declined = [index.ask(question.q, min_score=min_score).no_answer for question in unanswerable]
+        on_step()
+    declined = []
+    for question in unanswerable:
+        declined.append(index.ask(question.q, min_score=min_score).no_answer)
+        on_step()
     right, wrong = sum(declined), said.count("no_answer")
     said_none = right + wrong
     return {
@@ -112,9 +119,10 @@ def answer_figures(index, questions: list[Question], min_score: float | None = N
 
 
 def evaluate(index, questions: list[Question], depth: int = DEPTH, answers: bool = True,
-             min_score: float | None = None) -> dict:
+             min_score: float | None = None, on_step: Callable[[], None] = lambda: None) -> dict:
     """Run every answerable question through ``index.search``; returns figures and per-question ranks, and with
-    ``answers`` the ``answer_figures`` of every question (``min_score`` applies to those)."""
+    ``answers`` the ``answer_figures`` of every question (``min_score`` applies to those). ``on_step`` is called
+    after each search and each ask."""
     rows = []
     for question in questions:
         if not question.gold:
@@ -123,10 +131,11 @@ def evaluate(index, questions: list[Question], depth: int = DEPTH, answers: bool
         rank = first_relevant_rank([h.text for h in hits], question.gold)
         rows.append({"id": question.id, "q": question.q, "rank": rank,
                      "top": hits[0].source.cite() if hits else None})
+        on_step()
     result = {"schema": 1, "questions": len(rows),
               **{k: round(v, 4) for k, v in metrics([r["rank"] for r in rows]).items()}, "per_question": rows}
     if answers:
-        figures = answer_figures(index, questions, min_score)
+        figures = answer_figures(index, questions, min_score, on_step)
         for row, outcome in zip(rows, figures.pop("outcomes")):  # both in the answerable questions' order
             row["answer"] = outcome
         result["answers"] = figures
