@@ -172,7 +172,8 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         return True
     folded = fold_text(question)
     has_cjk = bool(_HAS_CJK.search(folded))
-    if not has_content(folded, has_cjk):
+    query = keyword.query_terms(folded)
+    if not has_content(folded, query, has_cjk):
         return True
     if min_score is not None:
         threshold = min_score
@@ -184,7 +185,6 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best_cosine is not None and best_cosine < threshold:
         return True
-    query = keyword.query_terms(folded)
     names, persons = keyword.names_and_persons(folded)
     counts = term_counts(query + names)
     if query and not any(counts[t] for t in query) and \
@@ -200,13 +200,14 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     return any(name not in doubtful for name in absent)
 
 
-def has_content(folded: str, has_cjk: bool | None = None) -> bool:
-    """Whether a (folded) question has anything to look for besides question and function words."""
+def has_content(folded: str, query_terms: list[str], has_cjk: bool) -> bool:
+    """Whether a (folded) question, whose ``keyword.query_terms`` are given, has anything to look for besides
+    question and function words."""
     if _OTHER_SCRIPT.search(folded):
         return True  # words only the model reads (Cyrillic, Greek, Arabic, Hangul...): nothing here can judge them
-    if not keyword.query_terms(folded):
+    if not query_terms:
         return False
-    if _HAS_CJK.search(folded) if has_cjk is None else has_cjk:
+    if has_cjk:
         return True
     return bool(content_words(folded) or keyword.latin_names(folded) or _DIGITS.search(folded))
 

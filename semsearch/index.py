@@ -9,7 +9,6 @@ next query without reopening.
 from __future__ import annotations
 
 import math
-
 import threading
 from pathlib import Path
 
