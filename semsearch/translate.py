@@ -6,6 +6,8 @@ Owns three ways a question's words reach the corpus's own vocabulary, all from C
 - English words -> their Chinese translations. The multilingual model carries an English
   question's meaning across, but is weakest where keyword search is strongest (which of
   several numbers, which committee); without a bridge an English question gets no keyword help.
+- A romanised place or person name that CC-CEDICT glosses with itself (``Hechi`` -> 河池,
+  ``Xi'an`` -> 西安: a proper-noun entry whose gloss holds its own pinyin as one word).
 - A capitalised romanised name the index lacks (``Sanmeng``) -> the character bigrams it can
   be read as (三猛), when the index holds few of them.
 - A Chinese word the index never uses (a rewording: 归拢) -> words of the same sense it does
@@ -14,7 +16,9 @@ Owns three ways a question's words reach the corpus's own vocabulary, all from C
 The dictionary is inverted once: every short English gloss (at most ``MAX_GLOSS_WORDS``
 content words, after parentheses and function words are dropped) maps each of its stemmed
 words to the entry's Simplified headword, ranked by the gloss's length (1 = the gloss is that
-very word); single characters give the pinyin readings. The table is a small SQLite file
+very word); single characters give the pinyin readings. A proper noun's gloss that names it
+("Hechi prefecture-level city in Guangxi") maps only the name: its other words describe the
+place, they do not translate it (else "county" finds 南昌, which is "also Nanchang county"). The table is a small SQLite file
 beside the models (built in about 3 s on first use, or by ``semsearch model install``), so a
 question reads only its own words. Per word, a few results of the best ranks that the index
 contains are kept, the corpus's most frequent first: a dictionary offers dozens of senses,
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
@@ -48,15 +52,25 @@ SYNONYMS_PER_WORD = 3
 # At most this many postings in all for the words a question gains (a large index's common words cost most).
 MAX_DICTIONARY_POSTINGS = 20_000
 
-_LATIN_WORD = re.compile(r"[a-z][a-z'-]*")
+# Numbers and months spelt out in English -> the digits news text writes them in (5個, 10月).
+NUMBER_WORDS = {word: str(n) for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {
+    word: str(10 * n) for n, word in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
+MONTHS = {word.lower(): str(n) for n, word in enumerate(
+    "January February March April May June July August September October November December".split(), start=1)}
+_LATIN_WORD = re.compile(r"[a-zß-öø-ÿ][a-zß-öø-ÿ'-]*")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_ENTRY = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
+_ENTRY = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _HAN_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,}$")
 _HAN_CHAR = re.compile(r"^[\u4e00-\u9fff]$")
 _READING = re.compile(r"^\S+ (\S) \[([a-zA-Z:]+)[1-5]\] /")
 _READ_ENTRY = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /")  # headword and its pinyin
 _SURNAME_GLOSS = re.compile(r"/(?:[a-z-]+ )*surname \w")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{3,}\b")
+_GLOSS_NAME = re.compile(r"\b[A-ZÜ][A-Za-zÜü:'’-]+")
+_CAPITALISED_WORD = re.compile(r"(?<![A-Za-z'])[A-Z][A-Za-z'’-]*")
+_POSSESSIVE = re.compile(r"['’]s$")
 # Senses that point elsewhere rather than translate.
 _REFERENCE_SENSES = ("cl:", "abbr", "variant", "see ", "surname", "old variant", "used in", "erhua", "also written")
 # Function words: in a gloss they carry no sense, in a question no topic.
@@ -89,6 +103,23 @@ def content_words(text: str) -> list[str]:
     return [w.strip("'-") for w in _LATIN_WORD.findall(text.lower()) if w.strip("'-") not in STOP_WORDS]
 
 
+def romanised(text: str) -> str:
+    """A romanised name as a lookup key: lower case letters only, ü as u (``Xi'an``, ``Lüchun``, ``Lu:4 chun1``
+    -> xian, luchun, luchun)."""
+    return re.sub(r"[^a-z]", "", text.lower().replace("u:", "u").replace("ü", "u"))
+
+
+def own_name(pinyin: str, gloss: str) -> str | None:
+    """The key of the word of ``gloss`` that spells a proper noun's own ``pinyin`` (河池 [He2 chi2] "Hechi
+    prefecture-level city" -> hechi), if any: a transliteration, which names the entry rather than describes it."""
+    if not pinyin[:1].isupper():
+        return None
+    key = romanised(pinyin)
+    if not key:
+        return None
+    return key if any(romanised(word) == key for word in _GLOSS_NAME.findall(gloss)) else None
+
+
 def invert(lines: Iterable[str]) -> dict[str, list[list]]:
     """stemmed English word -> [[Simplified headword, rank], ...] from CC-CEDICT lines, best rank first."""
     stem = _stem()
@@ -97,11 +128,13 @@ def invert(lines: Iterable[str]) -> dict[str, list[list]]:
         entry = _ENTRY.match(line)
         if line.startswith("#") or not entry or not _HAN_ONLY.match(entry.group(1)):
             continue  # single characters are not keyword terms (keyword.terms drops them)
-        headword = entry.group(1)
-        for sense in entry.group(2).split("/"):
+        headword, pinyin = entry.group(1), entry.group(2)
+        for sense in entry.group(3).split("/"):
             if sense.lower().startswith(_REFERENCE_SENSES):
                 continue
             for gloss in sense.split(";"):
+                if own_name(pinyin, gloss):
+                    continue  # see names()
                 words = content_words(_BRACKETS.sub(" ", gloss.split(", abbr")[0]))
                 if not words or len(words) > MAX_GLOSS_WORDS:
                     continue
@@ -110,6 +143,21 @@ def invert(lines: Iterable[str]) -> dict[str, list[list]]:
                     ranks[headword] = min(ranks.get(headword, MAX_GLOSS_WORDS), len(words))
     return {word: sorted(([h, r] for h, r in ranks.items()), key=lambda pair: pair[1])
             for word, ranks in table.items()}
+
+
+def names(lines: Iterable[str]) -> dict[str, list[str]]:
+    """Romanised name key -> the Simplified headwords of two or more characters whose gloss spells their own
+    pinyin (hechi -> 河池, xian -> 西安 and others), from CC-CEDICT lines."""
+    out: dict[str, dict[str, None]] = {}
+    for line in lines:
+        entry = _ENTRY.match(line)
+        if line.startswith("#") or not entry or not _HAN_ONLY.match(entry.group(1)):
+            continue
+        for sense in entry.group(3).split("/"):
+            key = own_name(entry.group(2), sense)
+            if key:
+                out.setdefault(key, {}).setdefault(entry.group(1), None)
+    return {key: list(heads) for key, heads in out.items()}
 
 
 def readings(lines: Iterable[str]) -> dict[str, list[str]]:
@@ -189,6 +237,10 @@ def build_table(path: Path) -> Path:
         db.execute("CREATE INDEX glosses_by_headword ON glosses(headword, rank)")
         db.execute("CREATE TABLE readings (syllable TEXT PRIMARY KEY, chars TEXT NOT NULL)")
         db.executemany("INSERT INTO readings VALUES (?, ?)", ((syl, "".join(chars)) for syl, chars in read_as.items()))
+        db.execute("CREATE TABLE names (name TEXT NOT NULL, headword TEXT NOT NULL)")
+        db.executemany("INSERT INTO names VALUES (?, ?)",
+                       ((key, head) for key, heads in names(lines).items() for head in heads))
+        db.execute("CREATE INDEX names_by_name ON names(name)")
         db.execute("CREATE TABLE common (headword TEXT PRIMARY KEY) WITHOUT ROWID")
         db.executemany("INSERT INTO common VALUES (?)", ((word,) for word in sorted(common_headwords(lines))))
         db.execute("CREATE TABLE surnames (headword TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -248,6 +300,19 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
             _heads_of_stem.clear()  # words never seen in a dictionary can keep coming: stay bounded
         _heads_of_stem.update({s: heads[s] for s in missing})
     return {word: list(heads[s]) for word, s in stems.items()}
+
+
+def named(words: list[str]) -> dict[str, list[str]]:
+    """English-script word -> the headwords it names as a romanised proper noun (``names``); none for most words."""
+    keys = {word: romanised(_POSSESSIVE.sub("", word)) for word in words}
+    wanted = sorted({key for key in keys.values() if len(key) >= 4})
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    found: dict[str, list[str]] = {}
+    for key, head in _rows(f"SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid", tuple(wanted)):
+        found.setdefault(key, []).append(head)
+    return {word: found[key] for word, key in keys.items() if key in found}
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:
@@ -310,12 +375,27 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
         return {}
     offered = glosses(words)
     out = _most_used(offered, document_counts, PER_WORD)
+    # A name the dictionary spells (Hechi, Sichuan) means that place, not what else the word glosses (Sichuan
+    # pepper): when the index holds it, only it and the translations that contain it (Gansu: 甘肃, 甘肃省) are kept.
+    # A lower-case word is read as a name only when it translates as nothing else ("change" is no Chang'e).
+    capitalised = {w.lower() for w in _CAPITALISED_WORD.findall(query)}
+    for word, heads in _most_used(named(words), document_counts, PER_WORD).items():
+        if heads and (word in capitalised or not out.get(word)):
+            out[word] = list(dict.fromkeys(heads + [t for t in out.get(word, []) if any(h in t for h in heads)]))
+    # Numbers and months spelt out (five, October) are also the digits the text writes; only a capitalised
+    # month is one ("march" is also a word).
+    numbers = {w: NUMBER_WORDS.get(w) or (MONTHS.get(w) if w in capitalised else None) for w in words}
+    numbers = {w: n for w, n in numbers.items() if n}
+    present = document_counts(sorted(set(numbers.values()))) if numbers else {}
+    for word, number in numbers.items():
+        if present[number]:
+            out[word] = [number] + [t for t in out.get(word, []) if t != number][:PER_WORD - 1]
     # A capitalised word that is no English word and no indexed pinyin (keyword.document_terms_and_names) may be a
     # name the segmenter did not tag: read it as syllables.
     names = [m.lower() for m in _CAPITALISED.findall(query)]
     indexed = document_counts(names)
     for name in names:
-        if name in out and not offered[name] and not indexed[name]:
+        if name in out and not out[name] and not offered[name] and not indexed[name]:
             out[name] = name_readings(name, document_counts)
     return out
 

@@ -188,14 +188,12 @@ def test_english_questions_find_chinese_passages(real_index):
 
 
 def test_an_english_question_naming_a_city_lifts_the_passage_of_that_citys_article(real_index, monkeypatch):
-    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Measured ranks by fusion alone
-    # with and without the article's names: 1 and 3 with float passage vectors, 2 and 7 with int8 ones (the
-    # default); 1 and 2 with int8 ones once chunks carried their document's title (the Hechi article opens
-    # with links, not a title, but the other articles' passages moved). Reranking (rerank.py) would lift it
-    # without the names too, so this pins fusion alone.
+    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Measured ranks with and without the
+    # article's names: 2 and 3 (hybrid, reranked). By fusion alone they were 1 and 2 until `Hechi` was also searched
+    # as 河池 (translate.named); that lifts the article's other passages, which say 河池 and share the names, and
+    # by fusion alone the names then decide nothing here (2 and 2), so this pins the whole ranking.
     from semsearch import search
 
-    monkeypatch.setattr(search, "RERANK", False)
     question = "How many consultation and deliberation rooms did the Hechi CPPCC help set up?"
 
     def rank():
@@ -204,7 +202,7 @@ def test_an_english_question_naming_a_city_lifts_the_passage_of_that_citys_artic
 
     with_names = rank()
     monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
-    assert with_names == 1 < rank()
+    assert with_names <= 2 and with_names < rank()
 
 
 def test_dev_questions_reach_hit_at_5_of_0_9_through_the_api(real_index):

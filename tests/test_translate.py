@@ -20,6 +20,11 @@ LINES = [
     "演說 演说 [yan3 shuo1] /speech/to deliver a speech/\n",
     "假大空 假大空 [jia3 da4 kong1] /empty and insincere speech that is full of clichés and bland assertions/\n",
     "俗語 俗语 [su2 yu3] /see 俗話|俗话[su2 hua4]/\n",
+    "河池 河池 [He2 chi2] /Hechi prefecture-level city in Guangxi/Zhuang: Hozciz/\n",
+    "南昌 南昌 [Nan2 chang1] /Nanchang, prefecture-level city and capital of Jiangxi province/also Nanchang county/\n",
+    "西安 西安 [Xi1 an1] /Xi'an, sub-provincial city and capital of Shaanxi/\n",
+    "綠春 绿春 [Lu:4 chun1] /Lüchun county in Yunnan/\n",
+    "中國 中国 [Zhong1 guo2] /China/\n",
 ]
 
 
@@ -27,7 +32,30 @@ def test_a_gloss_maps_its_stemmed_words_to_the_headword_ranked_by_gloss_length()
     table = translate.invert(LINES)
     assert dict(map(tuple, table["speech"])) == {"讲话": 1, "演说": 1, "发言": 2}
     assert dict(map(tuple, table["submit"])) == {"提交": 1}  # "(a report etc)" is dropped, not a word
-    assert "gansu" in table and ["甘肃", 2] in table["gansu"]
+    assert table["china"] == [["中国", 1]]  # a proper noun whose gloss is a translation, not its own pinyin
+
+
+def test_a_proper_noun_glossed_with_its_own_pinyin_is_a_name_and_its_description_translates_nothing():
+    assert translate.names(LINES) == {"gansu": ["甘肃"], "hechi": ["河池"], "nanchang": ["南昌"], "xian": ["西安"],
+                                      "luchun": ["绿春"]}
+    table = translate.invert(LINES)
+    stem = translate._stem()
+    described = {stem(w) for w in ("province", "city", "county", "capital", "guangxi", "gansu", "hechi")}
+    assert described == {"provinc", "citi", "counti", "capit", "guangxi", "gansu", "hechi"}
+    assert not described & set(table)  # "county" must not find 南昌 ("also Nanchang county")
+    assert translate.own_name("He2 chi2", "Hechi prefecture-level city") == "hechi"
+    assert translate.own_name("he2 chi2", "Hechi prefecture-level city") is None  # lower-case pinyin: no proper noun
+
+
+def test_a_capitalised_place_name_is_searched_as_that_place_and_the_words_containing_it():
+    in_corpus = {"四川": 3, "花椒": 9, "甘肃": 12, "甘肃省": 4, "政协": 40, "嫦娥": 1, "改变": 6, "变化": 2}
+    counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
+    by_word = translate.translations_by_word("Who chairs the CPPCC of Sichuan and Gansu's?", counts)
+    assert by_word["sichuan"] == ["四川"]  # not the corpus's commoner 花椒, "Sichuan pepper"
+    assert by_word["gansu's"] == ["甘肃", "甘肃省"]
+    assert by_word["cppcc"] == ["政协"]
+    # A lower-case English word that merely spells a name (Chang'e) keeps its translations.
+    assert "嫦娥" not in translate.translations_by_word("what did the change bring", counts)["change"]
 
 
 def test_single_characters_long_glosses_and_cross_references_give_no_translation():
@@ -82,6 +110,15 @@ def test_an_english_question_gets_keyword_hits_from_translated_terms(real_index,
     without = rank_of_gold()
     assert with_translation is not None and with_translation <= 3
     assert without is None or without > with_translation
+
+
+@pytest.mark.slow
+def test_place_names_in_an_english_question_are_searched_as_the_places_of_the_real_index(real_index):
+    index = Index.open(real_index)
+    terms = index.translations("Who is the chairman of the Linshui County CPPCC in Sichuan?")
+    assert {"邻水", "四川", "主席", "政协"} <= set(terms)
+    assert "花椒" not in terms and "南昌" not in terms  # "Sichuan pepper", "also Nanchang county"
+    assert {"河池", "武汉", "西安"} <= set(index.translations("Hechi, Wuhan and Xi'an's CPPCC"))
 
 
 def test_translated_terms_are_highlighted_in_the_source_text_across_scripts():
@@ -160,3 +197,12 @@ def test_words_with_a_lower_case_reading_are_common_and_proper_nouns_glossed_sur
 def test_the_installed_dictionary_tells_words_and_surnames_apart():
     assert translate.common_words(["深度", "浙江", "河池"]) == {"深度"}
     assert translate.with_surname(["邱正菊", "欧阳修", "大丰收"]) == {"邱正菊", "欧阳修"}
+
+
+def test_numbers_and_capitalised_months_spelt_out_are_also_searched_as_digits_the_index_holds():
+    in_corpus = {"5": 7, "10": 3, "课题": 4, "三月": 1}
+    counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
+    by_word = translate.translations_by_word("Which five topics were set in October?", counts)
+    assert by_word["five"] == ["5"] and by_word["october"][0] == "10"
+    assert "3" not in translate.translations_by_word("members march in step", counts)["march"]  # the verb
+    assert translate.translations_by_word("twenty topics", counts)["twenty"] == []  # no 20 in the index
