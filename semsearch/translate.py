@@ -302,17 +302,23 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     return {word: list(heads[s]) for word, s in stems.items()}
 
 
+_heads_of_name: dict[str, tuple[str, ...]] = {}
+
+
 def named(words: list[str]) -> dict[str, list[str]]:
     """English-script word -> the headwords it names as a romanised proper noun (``names``); none for most words."""
     keys = {word: romanised(_POSSESSIVE.sub("", word)) for word in words}
-    wanted = sorted({key for key in keys.values() if len(key) >= 4})
-    if not wanted:
-        return {}
-    marks = ",".join("?" * len(wanted))
-    found: dict[str, list[str]] = {}
-    for key, head in _rows(f"SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid", tuple(wanted)):
-        found.setdefault(key, []).append(head)
-    return {word: found[key] for word, key in keys.items() if key in found}
+    missing = sorted({key for key in keys.values() if len(key) >= 4 and key not in _heads_of_name})
+    if missing:
+        found: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(missing))
+        for key, head in _rows(f"SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid",
+                               tuple(missing)):
+            found.setdefault(key, []).append(head)
+        if len(_heads_of_name) > 50_000:
+            _heads_of_name.clear()  # as in glosses: stay bounded
+        _heads_of_name.update({key: tuple(found.get(key, ())) for key in missing})
+    return {word: list(_heads_of_name[key]) for word, key in keys.items() if _heads_of_name.get(key)}
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:

@@ -169,6 +169,7 @@ def test_without_a_writable_folder_for_the_dictionary_questions_still_work_witho
     translate.table_path.cache_clear()
     translate._same_sense.cache_clear()
     monkeypatch.setattr(translate, "_heads_of_stem", {})
+    monkeypatch.setattr(translate, "_heads_of_name", {})
     try:
         counts = lambda ts: dict.fromkeys(ts, 1)  # noqa: E731
         assert translate.translations("How many speeches did members submit?", counts) == []
