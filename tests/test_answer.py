@@ -217,7 +217,7 @@ def test_a_question_with_nothing_to_look_for_is_never_answered_even_below_min_sc
 
     counts = lambda terms: dict.fromkeys(terms, 3)  # noqa: E731
     hits = [_english_hit("甲市政协建成委员工作站一千个。", 0.99)]
-    for empty in ("？？？", "为什么?", "怎么办", "a", "What is it?", "how"):
+    for empty in ("？？？", "为什么?", "怎么办", "多久?", "是谁？", "什么时候", "a", "What is it?", "how"):
         assert unanswerable(empty, hits, counts), empty
         assert unanswerable(empty, hits, counts, min_score=0.0), empty
     # Content words, a name, a number or a script keyword search cannot read: the usual checks decide.

@@ -162,6 +162,8 @@ def test_a_chinese_word_the_index_never_uses_is_searched_as_same_sense_words_it_
     assert not {"委员", "工作", "情况"} & set(by_word)  # words the index holds are left alone
     assert "汇总" in translate.translations("委员工作情况多久归拢一次", counts)
     assert translate.synonyms_by_word("委员工作情况", counts) == {}  # nothing absent, nothing added
+    # Question words are not looked up: 多久, "how long", absent from the index, is not searched as 不久, "soon".
+    assert "多久" not in translate.synonyms_by_word("委员工作情况多久汇总一次", counts)
 
 
 def test_without_a_writable_folder_for_the_dictionary_questions_still_work_without_its_help(monkeypatch, capsys):
