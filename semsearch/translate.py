@@ -98,6 +98,18 @@ def _stem() -> Callable[[str], str]:
     return lru_cache(maxsize=65536)(stem)
 
 
+def spelt_number(word: str) -> str | None:
+    """The digits of a number spelt out in English, up to ninety-nine (``five``, ``twenty-five``), else None."""
+    if word in NUMBER_WORDS:
+        return NUMBER_WORDS[word]
+    tens, _, unit = word.partition("-")
+    if tens in NUMBER_WORDS and unit in NUMBER_WORDS:
+        tens_value, unit_value = int(NUMBER_WORDS[tens]), int(NUMBER_WORDS[unit])
+        if tens_value >= 20 and tens_value % 10 == 0 and 0 < unit_value < 10:
+            return str(tens_value + unit_value)
+    return None
+
+
 def content_words(text: str) -> list[str]:
     """Lowercase English words of ``text`` that are not function words."""
     return [w.strip("'-") for w in _LATIN_WORD.findall(text.lower()) if w.strip("'-") not in STOP_WORDS]
@@ -390,12 +402,12 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
             out[word] = list(dict.fromkeys(heads + [t for t in out.get(word, []) if any(h in t for h in heads)]))
     # Numbers and months spelt out (five, October) are also the digits the text writes; only a capitalised
     # month is one ("march" is also a word).
-    numbers = {w: NUMBER_WORDS.get(w) or (MONTHS.get(w) if w in capitalised else None) for w in words}
+    numbers = {w: spelt_number(w) or (MONTHS.get(w) if w in capitalised else None) for w in words}
     numbers = {w: n for w, n in numbers.items() if n}
     present = document_counts(sorted(set(numbers.values()))) if numbers else {}
     for word, number in numbers.items():
         if present[number]:
-            out[word] = [number] + [t for t in out.get(word, []) if t != number][:PER_WORD - 1]
+            out[word] = [number]  # the word's glosses are other senses: "March" is no 长征, "Long March"
     # A capitalised word that is no English word and no indexed pinyin (keyword.document_terms_and_names) may be a
     # name the segmenter did not tag: read it as syllables.
     names = [m.lower() for m in _CAPITALISED.findall(query)]

@@ -206,6 +206,7 @@ def test_numbers_and_capitalised_months_spelt_out_are_also_searched_as_digits_th
     in_corpus = {"5": 7, "10": 3, "课题": 4, "三月": 1}
     counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
     by_word = translate.translations_by_word("Which five topics were set in October?", counts)
-    assert by_word["five"] == ["5"] and by_word["october"][0] == "10"
+    assert by_word["five"] == ["5"] and by_word["october"] == ["10"]  # the digits replace the word's other senses
+    assert translate.translations_by_word("twenty-five groups", lambda ts: dict.fromkeys(ts, 1))["twenty-five"] == ["25"]
     assert "3" not in translate.translations_by_word("members march in step", counts)["march"]  # the verb
     assert translate.translations_by_word("twenty topics", counts)["twenty"] == []  # no 20 in the index
