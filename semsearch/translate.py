@@ -112,7 +112,8 @@ def spelt_number(word: str) -> str | None:
 
 def content_words(text: str) -> list[str]:
     """Lowercase English words of ``text`` that are not function words."""
-    return [w.strip("'-") for w in _LATIN_WORD.findall(text.lower()) if w.strip("'-") not in STOP_WORDS]
+    words = _LATIN_WORD.findall(text.lower().replace("’", "'"))  # a typographic apostrophe is one too (Xi’an)
+    return [w.strip("'-") for w in words if w.strip("'-") not in STOP_WORDS]
 
 
 def romanised(text: str) -> str:
@@ -396,7 +397,7 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
     # A name the dictionary spells (Hechi, Sichuan) means that place, not what else the word glosses (Sichuan
     # pepper): when the index holds it, only it and the translations that contain it (Gansu: 甘肃, 甘肃省) are kept.
     # A lower-case word is read as a name only when it translates as nothing else ("change" is no Chang'e).
-    capitalised = {w.lower() for w in _CAPITALISED_WORD.findall(query)}
+    capitalised = {w.lower().replace("’", "'") for w in _CAPITALISED_WORD.findall(query)}
     for word, heads in _most_used(named(words), document_counts, PER_WORD).items():
         if heads and (word in capitalised or not out.get(word)):
             out[word] = list(dict.fromkeys(heads + [t for t in out.get(word, []) if any(h in t for h in heads)]))

@@ -54,6 +54,8 @@ def test_a_capitalised_place_name_is_searched_as_that_place_and_the_words_contai
     assert by_word["sichuan"] == ["四川"]  # not the corpus's commoner 花椒, "Sichuan pepper"
     assert by_word["gansu's"] == ["甘肃", "甘肃省"]
     assert by_word["cppcc"] == ["政协"]
+    in_corpus["西安"] = 5
+    assert translate.translations_by_word("What did Xi’an’s CPPCC cut?", counts)["xi'an's"] == ["西安"]  # typographic ’
     # A lower-case English word that merely spells a name (Chang'e) keeps its translations.
     assert "嫦娥" not in translate.translations_by_word("what did the change bring", counts)["change"]
 
