@@ -267,6 +267,16 @@ def with_context(context: str | None, own_text: str) -> str:
     return f"{line}{CONTEXT_END}{own_text}" if line else own_text
 
 
+# A line that is only a parenthesised byline, "(甘肃省政协机关)" or "（记者 张三）": in scraped news it closes an
+# article, and a page may hold several articles (bench/articles.py).
+_BYLINE_LINE = re.compile(r"^[ \t]*[(（][^()（）\n]{2,40}[)）][ \t]*$", re.MULTILINE)
+
+
+def closes_article(text: str) -> bool:
+    """Whether ``text`` (a chunk's own text) holds a byline line: what follows it is another article."""
+    return bool(_BYLINE_LINE.search(text))
+
+
 def own_text(embed_text: str) -> str:
     """The chunk's own text in an embedding text, without its document context.
 

@@ -329,7 +329,7 @@ def _search(gen: store.Generation, embedder: Embedder, query: str, k: int, mode:
     asked_names: dict[str, int] = {}
     if mode == "hybrid" and DOCUMENT_NAME_WEIGHT:
         asked_names, named = gen.names_by_chunk(list(fused), question_name_keys(folded))
-        for cid, bonus in document_name_bonus(asked_names, named, gen.document_count()).items():
+        for cid, bonus in document_name_bonus(asked_names, named, gen.name_scope_count()).items():
             fused[cid] += bonus
     rows = None
     counting: set[int] | None = None

@@ -29,7 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .chunk import own_text
+from .chunk import closes_article, own_text
 from .errors import IndexProblem
 from .keyword import bm25_ceiling, document_terms_and_names, fts_match
 
@@ -72,6 +72,11 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode6
 -- The name keys (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each document
 -- contains anywhere; a passage inherits its document's names. Indexes built before it lack the table.
 CREATE TABLE document_names (name TEXT NOT NULL, doc_id INTEGER NOT NULL, PRIMARY KEY (name, doc_id)) WITHOUT ROWID;
+-- The same, per article: a file may hold several articles, each closed by a byline line (chunk.closes_article),
+-- and a passage inherits the names of its own article only. Articles are numbered across the whole index.
+-- Indexes built before it lack these tables and scope names by document.
+CREATE TABLE chunk_articles (chunk_id INTEGER PRIMARY KEY, article INTEGER NOT NULL);
+CREATE TABLE article_names (name TEXT NOT NULL, article INTEGER NOT NULL, PRIMARY KEY (name, article)) WITHOUT ROWID;
 """
 
 
@@ -134,6 +139,7 @@ class Generation:
         self._connections: list[sqlite3.Connection] = []
         self._term_counts: dict[str, int] = {}
         self._name_counts: dict[str, int] = {}
+        self._name_scopes: int | None = None
         self._document_count: int | None = None
         self._chunk_count: int | None = None
         try:
@@ -153,6 +159,7 @@ class Generation:
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
         self.has_windows = _has_table(self.db, "window_vectors")
         self.has_document_names = _has_table(self.db, "document_names")
+        self.has_article_names = _has_table(self.db, "article_names")
         self.dimension = int(self.meta.get("dimension") or self.faiss_index.d)
 
     @property
@@ -288,16 +295,18 @@ class Generation:
         return counts
 
     def names_by_chunk(self, ids: list[int], names: set[str]) -> tuple[dict[str, int], dict[int, set[str]]]:
-        """How many documents contain each of ``names`` (name keys; those no document has are left
-        out), and which of them each chunk's document contains (chunks with none are left out)."""
-        if not ids or not names or not self.has_document_names:
+        """How many articles (in indexes built before articles: documents) contain each of ``names`` (name
+        keys; those none has are left out), and which of them each chunk's article contains (chunks with none
+        are left out)."""
+        if not ids or not names or not (self.has_article_names or self.has_document_names):
             return {}, {}
+        table, scope = ("article_names", "article") if self.has_article_names else ("document_names", "doc_id")
         known = self._name_counts  # shared by threads, as _term_counts
         counts = {n: known.get(n) for n in names}
         missing = sorted(n for n, c in counts.items() if c is None)
         if missing:
             found = dict(self.db.execute(
-                "SELECT value, (SELECT COUNT(*) FROM document_names WHERE name = value) FROM json_each(?)",
+                f"SELECT value, (SELECT COUNT(*) FROM {table} WHERE name = value) FROM json_each(?)",
                 (json.dumps(missing),)))
             counts.update(found)
             if len(known) > TERM_COUNTS_KEPT:
@@ -307,15 +316,24 @@ class Generation:
         if not present:
             return {}, {}
         marks = ",".join("?" * len(ids))
-        doc_of = dict(self.db.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids]))
+        scope_sql = ("SELECT chunk_id, article FROM chunk_articles WHERE chunk_id IN" if self.has_article_names
+                     else "SELECT id, doc_id FROM chunks WHERE id IN")
+        scope_of = dict(self.db.execute(f"{scope_sql} ({marks})", [int(i) for i in ids]))
         names_of: dict[int, set[str]] = {}
-        # Seeks on (name, doc_id): a name thousands of documents hold is never walked here.
-        for name, doc_id in self.db.execute(
-                "SELECT name, doc_id FROM document_names WHERE name IN (SELECT value FROM json_each(?)) "
-                "AND doc_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(present)), json.dumps(sorted(set(doc_of.values()))))):
-            names_of.setdefault(doc_id, set()).add(name)
-        return present, {cid: names_of[doc] for cid, doc in doc_of.items() if doc in names_of}
+        # Seeks on (name, scope): a name thousands of articles hold is never walked here.
+        for name, where in self.db.execute(
+                f"SELECT name, {scope} FROM {table} WHERE name IN (SELECT value FROM json_each(?)) "
+                f"AND {scope} IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(present)), json.dumps(sorted(set(scope_of.values()))))):
+            names_of.setdefault(where, set()).add(name)
+        return present, {cid: names_of[where] for cid, where in scope_of.items() if where in names_of}
+
+    def name_scope_count(self) -> int:
+        """How many articles (in indexes built before articles: documents) names are counted over."""
+        if self._name_scopes is None:  # a generation never changes
+            self._name_scopes = (self.db.execute("SELECT COUNT(DISTINCT article) FROM chunk_articles").fetchone()[0]
+                                 if self.has_article_names else self.document_count())
+        return self._name_scopes
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -484,16 +502,27 @@ class GenerationWriter:
     def commit(self, dimension: int) -> Path:
         from .vectors import build_vector_index
 
+        article, last_doc, closed = -1, None, False
         for start in range(0, self.next_chunk, _BATCH):
-            rows = self.db.execute("SELECT id, doc_id, embed_text FROM chunks WHERE id >= ? AND id < ?",
+            rows = self.db.execute("SELECT id, doc_id, embed_text FROM chunks WHERE id >= ? AND id < ? ORDER BY id",
                                    (start, start + _BATCH)).fetchall()
-            fts, doc_names = [], set()
+            fts, doc_names, articles, article_names = [], set(), [], set()
             for cid, doc_id, text in rows:
-                terms, names = document_terms_and_names(own_text(text))
+                own = own_text(text)
+                # Chunk ids run through each document in order, so an article is the run of a document's
+                # chunks up to one that closes it with a byline.
+                if doc_id != last_doc or closed:
+                    article += 1
+                last_doc, closed = doc_id, closes_article(own)
+                terms, names = document_terms_and_names(own)
                 fts.append((cid, terms))
                 doc_names.update((name, doc_id) for name in names)
+                articles.append((cid, article))
+                article_names.update((name, article) for name in names)
             self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", fts)
             self.db.executemany("INSERT OR IGNORE INTO document_names VALUES (?, ?)", doc_names)
+            self.db.executemany("INSERT INTO chunk_articles VALUES (?, ?)", articles)
+            self.db.executemany("INSERT OR IGNORE INTO article_names VALUES (?, ?)", article_names)
         self.db.commit()
         if self.has_previous:
             self.db.execute("DETACH DATABASE old")

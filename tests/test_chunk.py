@@ -163,3 +163,13 @@ def test_the_context_line_is_cut_off_for_matching_and_a_plain_line_break_for_the
 def test_own_text_gives_back_the_chunks_text_with_or_without_a_context(context, own):
     assert own_text(with_context(context, own)) == own
     assert own_text(own) == own
+
+
+def test_a_line_that_is_only_a_parenthesised_byline_closes_an_article():
+    from semsearch.chunk import closes_article
+
+    assert closes_article("推动委员联系界别群众工作走深走实。\n(甘肃省政协机关)")
+    assert closes_article("……凝聚起强大合力。\n  （记者 张三）  \n")
+    assert not closes_article("委员书屋建成35间(含乡镇)，配备图书两万余册。")  # brackets inside a sentence
+    assert not closes_article("(完)")  # too short to name anyone
+    assert not closes_article("(一)\n建立制度")  # a list number, not a byline

@@ -161,12 +161,58 @@ def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_
     idx.reindex([tmp_path / "corpus"])
     live = store.live_generation(tmp_path / "idx")
     with sqlite3.connect(live / store.DB_FILE) as db:
-        db.execute("DROP TABLE document_names")
+        for table in ("document_names", "chunk_articles", "article_names"):
+            db.execute(f"DROP TABLE {table}")
     old = Index.open(tmp_path / "idx", embedder=fake_embedder)
     assert old.search("河池的委员书屋建成多少间？", k=2)[0].explanation()["document_names"] is None
     old.reindex([tmp_path / "corpus"])  # no file changed
     assert store.open_live(tmp_path / "idx").has_document_names
     assert old.search("河池的委员书屋建成多少间？", k=1)[0].explanation()["document_names"] == "1/1"
+
+
+def _one_file_of_two_articles(root):
+    # A page of two articles, each closed by a byline line, as scraped news pages often are (seed 002 holds four).
+    root.mkdir()
+    intro = ("今年围绕中心工作履职尽责，组织委员深入基层开展调研视察，形成一批有分量的调研报告，"
+             "推动解决了一批群众关心的实际问题，协商议政质量不断提高，委员队伍建设持续加强。")
+    (root / "page.txt").write_text(
+        f"政协工作综述两篇\n\n河池市政协{intro}\n\n读书活动\n\n委员书屋建成35间，配备图书两万余册，委员读书活动经常开展，"
+        "机关干部和委员一起举办读书沙龙，邀请专家学者讲授履职知识。\n（河池市政协机关）\n\n"
+        f"梧州市政协{intro}\n\n读书活动\n\n委员书屋建成12间，书屋配备图书两万余册，委员读书活动经常开展，"
+        "每季度举办一次读书分享会，交流心得体会，使用率很高。\n（梧州市政协机关）\n", encoding="utf-8")
+
+
+def test_a_passage_inherits_the_names_of_its_own_article_not_of_every_article_on_its_page(tmp_path, fake_embedder):
+    _one_file_of_two_articles(tmp_path / "corpus")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([tmp_path / "corpus"])
+    rooms = [h for h in idx.search("河池的委员书屋建成多少间？", k=5) if "委员书屋建成" in h.text]
+    assert len(rooms) == 2
+    named = {("35间" in h.text): h.explanation()["document_names"] for h in rooms}
+    assert named == {True: "1/1", False: "0/1"}  # the same page, but only the first article names 河池
+    assert "35间" in rooms[0].text
+
+
+def test_an_index_from_before_articles_scopes_names_by_file_until_a_plain_reindex(tmp_path, fake_embedder):
+    import sqlite3
+
+    from semsearch import store
+
+    _one_file_of_two_articles(tmp_path / "corpus")
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([tmp_path / "corpus"])
+    with sqlite3.connect(store.live_generation(tmp_path / "idx") / store.DB_FILE) as db:
+        db.execute("DROP TABLE chunk_articles")
+        db.execute("DROP TABLE article_names")
+
+    def names_of_the_rooms_passages():
+        hits = Index.open(tmp_path / "idx", embedder=fake_embedder).search("河池的委员书屋建成多少间？", k=5)
+        return sorted(h.explanation()["document_names"] for h in hits if "委员书屋建成" in h.text)
+
+    assert names_of_the_rooms_passages() == ["1/1", "1/1"]  # by file, as before articles
+    idx.reindex([tmp_path / "corpus"])  # no file changed
+    assert store.open_live(tmp_path / "idx").has_article_names
+    assert names_of_the_rooms_passages() == ["0/1", "1/1"]
 
 
 def test_names_get_pinyin_so_english_questions_match_them():
