@@ -136,8 +136,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         try:
             touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, max_tokens)
             if previous is not None and not (report.added or report.updated or report.deleted) \
-                    and set(live.roots) == {str(r) for r in roots} and same_windows \
-                    and live.has_document_names and live.has_article_names:
+                    and set(live.roots) == {str(r) for r in roots} and same_windows and live.has_article_names:
                 # Nothing changed but some mtimes: record them; the live generation stays.
                 writer.abort()
                 store.touch_documents(live, touched)

@@ -69,12 +69,11 @@ CREATE TABLE vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE window_vectors (text_hash TEXT PRIMARY KEY, vectors BLOB NOT NULL);
 -- BM25 over keyword terms (see keyword.py); rowid = chunk id; the text itself lives in chunks.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
--- The name keys (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each document
--- contains anywhere; a passage inherits its document's names. Indexes built before it lack the table.
-CREATE TABLE document_names (name TEXT NOT NULL, doc_id INTEGER NOT NULL, PRIMARY KEY (name, doc_id)) WITHOUT ROWID;
--- The same, per article: a file may hold several articles, each closed by a byline line (chunk.closes_article),
--- and a passage inherits the names of its own article only. Articles are numbered across the whole index.
--- Indexes built before it lack these tables and scope names by document.
+-- The name keys (keyword.document_terms_and_names: pinyin readings of places, people, bodies) each article
+-- contains anywhere; a passage inherits its article's names. A file may hold several articles, each closed by a
+-- byline line (chunk.closes_article); articles are numbered across the whole index, in chunk order. Indexes
+-- built before articles have document_names (name, doc_id) instead and scope names by file; older ones have
+-- neither.
 CREATE TABLE chunk_articles (chunk_id INTEGER PRIMARY KEY, article INTEGER NOT NULL);
 CREATE TABLE article_names (name TEXT NOT NULL, article INTEGER NOT NULL, PRIMARY KEY (name, article)) WITHOUT ROWID;
 """
@@ -295,7 +294,7 @@ class Generation:
         return counts
 
     def names_by_chunk(self, ids: list[int], names: set[str]) -> tuple[dict[str, int], dict[int, set[str]]]:
-        """How many articles (in indexes built before articles: documents) contain each of ``names`` (name
+        """How many articles (in indexes built before articles: files) contain each of ``names`` (name
         keys; those none has are left out), and which of them each chunk's article contains (chunks with none
         are left out)."""
         if not ids or not names or not (self.has_article_names or self.has_document_names):
@@ -329,7 +328,7 @@ class Generation:
         return present, {cid: names_of[where] for cid, where in scope_of.items() if where in names_of}
 
     def name_scope_count(self) -> int:
-        """How many articles (in indexes built before articles: documents) names are counted over."""
+        """How many articles (in indexes built before articles: files) names are counted over."""
         if self._name_scopes is None:  # a generation never changes
             # Articles are numbered 0, 1, ... in chunk order (GenerationWriter.commit): the last chunk's is the
             # highest, read by one seek rather than a scan of every chunk.
@@ -509,7 +508,7 @@ class GenerationWriter:
         for start in range(0, self.next_chunk, _BATCH):
             rows = self.db.execute("SELECT id, doc_id, embed_text FROM chunks WHERE id >= ? AND id < ? ORDER BY id",
                                    (start, start + _BATCH)).fetchall()
-            fts, doc_names, articles, article_names = [], set(), [], set()
+            fts, articles, article_names = [], [], set()
             for cid, doc_id, text in rows:
                 own = own_text(text)
                 # Chunk ids run through each document in order, so an article is the run of a document's
@@ -519,11 +518,9 @@ class GenerationWriter:
                 last_doc, closed = doc_id, closes_article(own)
                 terms, names = document_terms_and_names(own)
                 fts.append((cid, terms))
-                doc_names.update((name, doc_id) for name in names)
                 articles.append((cid, article))
                 article_names.update((name, article) for name in names)
             self.db.executemany("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", fts)
-            self.db.executemany("INSERT OR IGNORE INTO document_names VALUES (?, ?)", doc_names)
             self.db.executemany("INSERT INTO chunk_articles VALUES (?, ?)", articles)
             self.db.executemany("INSERT OR IGNORE INTO article_names VALUES (?, ?)", article_names)
         self.db.commit()

@@ -161,12 +161,12 @@ def test_an_index_from_before_document_names_still_searches_and_a_plain_reindex_
     idx.reindex([tmp_path / "corpus"])
     live = store.live_generation(tmp_path / "idx")
     with sqlite3.connect(live / store.DB_FILE) as db:
-        for table in ("document_names", "chunk_articles", "article_names"):
+        for table in ("chunk_articles", "article_names"):
             db.execute(f"DROP TABLE {table}")
     old = Index.open(tmp_path / "idx", embedder=fake_embedder)
     assert old.search("河池的委员书屋建成多少间？", k=2)[0].explanation()["document_names"] is None
     old.reindex([tmp_path / "corpus"])  # no file changed
-    assert store.open_live(tmp_path / "idx").has_document_names
+    assert store.open_live(tmp_path / "idx").has_article_names
     assert old.search("河池的委员书屋建成多少间？", k=1)[0].explanation()["document_names"] == "1/1"
 
 
@@ -202,6 +202,11 @@ def test_an_index_from_before_articles_scopes_names_by_file_until_a_plain_reinde
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([tmp_path / "corpus"])
     with sqlite3.connect(store.live_generation(tmp_path / "idx") / store.DB_FILE) as db:
+        # An index from before articles: its names per file, as that version wrote them.
+        db.execute("CREATE TABLE document_names (name TEXT NOT NULL, doc_id INTEGER NOT NULL, "
+                   "PRIMARY KEY (name, doc_id)) WITHOUT ROWID")
+        db.execute("INSERT INTO document_names SELECT DISTINCT n.name, c.doc_id FROM article_names n "
+                   "JOIN chunk_articles a ON a.article = n.article JOIN chunks c ON c.id = a.chunk_id")
         db.execute("DROP TABLE chunk_articles")
         db.execute("DROP TABLE article_names")
 
