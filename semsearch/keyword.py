@@ -95,13 +95,13 @@ def names_and_persons(folded: str) -> tuple[list[str], set[str]]:
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")  # Xi'an is one word
 _CAPITALISED_WORD = re.compile(r"\b(?:[A-Z][a-z]+(?:['\u2019][A-Za-z]+)?|[A-Z]{2,})\b")
-_POSSESSIVE = re.compile(r"['\u2019]s\b")
+POSSESSIVE = re.compile(r"['\u2019]s\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\n])\s*$")
 
 
 def latin_names(text: str) -> set[str]:
     """Name keys of the capitalised Latin words of ``text`` that do not begin a sentence (Hechi, Xi'an -> hechi, xian)."""
-    text = _POSSESSIVE.sub("", text)
+    text = POSSESSIVE.sub("", text)
     return {re.sub(r"[^a-z]", "", m.group().lower()) for m in _CAPITALISED_WORD.finditer(text)
             if not _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()])}
 
@@ -133,7 +133,7 @@ def question_name_keys(folded: str) -> set[str]:
         keys.add(word)
         if len(word) >= 3 and word[-1] in _PLACE_SUFFIX:
             keys.add(word[:-1])
-    text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
+    text = POSSESSIVE.sub("", unicodedata.normalize("NFKC", folded))
     latin = [re.sub(r"[^a-z]", "", w.lower()) for w in _LATIN_WORD.findall(text)]
     latin = [w for w in latin if w not in QUESTION_WORDS]
     keys.update(latin)

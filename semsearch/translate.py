@@ -72,7 +72,6 @@ _SURNAME_GLOSS = re.compile(r"/(?:[a-z-]+ )*surname \w")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{3,}\b")
 _GLOSS_NAME = re.compile(r"\b[A-ZÜ][A-Za-zÜü:'’-]+")
 _CAPITALISED_WORD = re.compile(r"(?<![A-Za-z'])[A-Z][A-Za-z'’-]*")
-_POSSESSIVE = re.compile(r"['’]s$")
 # Senses that point elsewhere rather than translate.
 _REFERENCE_SENSES = ("cl:", "abbr", "variant", "see ", "surname", "old variant", "used in", "erhua", "also written")
 # Function words: in a gloss they carry no sense, in a question no topic.
@@ -295,6 +294,23 @@ def _rows(sql: str, params: tuple = ()) -> list[tuple]:
         return db.execute(sql, params).fetchall()
 
 
+def _cached_heads(cache: dict[str, tuple[str, ...]], keys: set[str], sql: str, *params) -> dict[str, tuple[str, ...]]:
+    """key -> headwords, from ``cache`` or else from ``sql`` (rows of key and headword, best first; ``{marks}``
+    stands for the missing keys, which come before ``params``), which then fills ``cache``. The cache is shared by
+    threads, so it is read once per key and the answer comes from this call's own copy."""
+    heads = {key: cache.get(key) for key in keys}
+    missing = sorted(key for key, found in heads.items() if found is None)
+    if missing:
+        found: dict[str, list[str]] = {}
+        for key, head in _rows(sql.format(marks=",".join("?" * len(missing))), (*missing, *params)):
+            found.setdefault(key, []).append(head)
+        heads.update({key: tuple(found.get(key, ())) for key in missing})
+        if len(cache) > 50_000:
+            cache.clear()  # words never seen in a dictionary can keep coming: stay bounded
+        cache.update({key: heads[key] for key in missing})
+    return heads
+
+
 _heads_of_stem: dict[str, tuple[str, ...]] = {}
 
 
@@ -302,18 +318,9 @@ def glosses(words: list[str]) -> dict[str, list[str]]:
     """English word -> its translations of rank <= MAX_RANK, best rank first (dictionary order within a rank)."""
     stem = _stem()
     stems = {word: stem(word) for word in words}
-    heads = {s: _heads_of_stem.get(s) for s in stems.values()}  # shared by threads: read once
-    missing = sorted(s for s, found in heads.items() if found is None)
-    if missing:
-        found: dict[str, list[str]] = {}
-        marks = ",".join("?" * len(missing))
-        for word_stem, head in _rows(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) "
-                                     "AND rank <= ? ORDER BY word, rank, rowid", (*missing, MAX_RANK)):
-            found.setdefault(word_stem, []).append(head)
-        heads.update({s: tuple(found.get(s, ())) for s in missing})
-        if len(_heads_of_stem) > 50_000:
-            _heads_of_stem.clear()  # words never seen in a dictionary can keep coming: stay bounded
-        _heads_of_stem.update({s: heads[s] for s in missing})
+    heads = _cached_heads(_heads_of_stem, set(stems.values()),
+                          "SELECT word, headword FROM glosses WHERE word IN ({marks}) AND rank <= ? "
+                          "ORDER BY word, rank, rowid", MAX_RANK)
     return {word: list(heads[s]) for word, s in stems.items()}
 
 
@@ -322,18 +329,12 @@ _heads_of_name: dict[str, tuple[str, ...]] = {}
 
 def named(words: list[str]) -> dict[str, list[str]]:
     """English-script word -> the headwords it names as a romanised proper noun (``names``); none for most words."""
-    keys = {word: romanised(_POSSESSIVE.sub("", word)) for word in words}
-    missing = sorted({key for key in keys.values() if len(key) >= 4 and key not in _heads_of_name})
-    if missing:
-        found: dict[str, list[str]] = {}
-        marks = ",".join("?" * len(missing))
-        for key, head in _rows(f"SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid",
-                               tuple(missing)):
-            found.setdefault(key, []).append(head)
-        if len(_heads_of_name) > 50_000:
-            _heads_of_name.clear()  # as in glosses: stay bounded
-        _heads_of_name.update({key: tuple(found.get(key, ())) for key in missing})
-    return {word: list(_heads_of_name[key]) for word, key in keys.items() if _heads_of_name.get(key)}
+    from .keyword import POSSESSIVE
+
+    keys = {word: romanised(POSSESSIVE.sub("", word)) for word in words}
+    heads = _cached_heads(_heads_of_name, {key for key in keys.values() if len(key) >= 4},
+                          "SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid")
+    return {word: list(heads[key]) for word, key in keys.items() if heads.get(key)}
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:
