@@ -26,7 +26,8 @@ from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import NEAR_DUPLICATE, Hit, jaccard, query_text_for_embedding, shingles
-from .translate import common_words, content_words, translations, translations_by_word, with_surname
+from .translate import (common_words, content_words, english_by_word, translations, translations_by_word,
+                        with_surname)
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds, and an
@@ -42,6 +43,9 @@ _OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff\u3400-\u9ff
 # Off-topic English questions we tried had at most 2 words translated in one top passage;
 # answerable ones without a shared name had 4 (bench/questions/english_heldout.jsonl x16, x19).
 MIN_TRANSLATED_WORDS = 3
+# A Chinese question over English text has fewer words to translate (渡轮 高峰期): all of them, up to this many.
+MIN_TRANSLATED_CJK_WORDS = 2
+_LATIN_WORDS = re.compile(r"[a-z0-9]+")
 MAX_SENTENCES = 3
 DENSE_SHORTLIST = 16
 CLOSE_TO_BEST = 0.85
@@ -175,10 +179,13 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     query = keyword.query_terms(folded)
     if not has_content(folded, query, has_cjk):
         return True
+    # A Chinese question over text with no Chinese (an English corpus) is matched across languages, as an
+    # English question over Chinese text is, and its cosines sit as low.
+    across = has_cjk and not any(_HAS_CJK.search(hit.text) for hit in hits)
     if min_score is not None:
         threshold = min_score
     elif has_cjk:
-        threshold = MIN_COSINE_CJK
+        threshold = MIN_COSINE_OTHER if across else MIN_COSINE_CJK
     else:
         translated = query_text_for_embedding(folded, term_counts) != folded
         threshold = MIN_COSINE_TRANSLATED if translated else MIN_COSINE_OTHER
@@ -187,9 +194,13 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         return True
     names, persons = keyword.names_and_persons(folded)
     counts = term_counts(query + names)
-    if query and not any(counts[t] for t in query) and \
-            english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
-        return True
+    if query and not any(counts[t] for t in query):
+        if has_cjk:
+            words = keyword.main_words(folded)
+            if chinese_words_in_one_passage(folded, words, hits, term_counts) < min(MIN_TRANSLATED_CJK_WORDS, len(words)):
+                return True
+        elif english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
+            return True
     absent = [name for name in names if counts[name] == 0]
     if not absent:
         return False
@@ -225,6 +236,19 @@ def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Call
         return 0
     texts = [fold_text(hit.text) for hit in hits]
     return max(sum(any(term in text for term in terms) for terms in by_word) for text in texts)
+
+
+def chinese_words_in_one_passage(folded: str, words: list[str], hits: list[Hit],
+                                 term_counts: Callable[[list[str]], dict[str, int]]) -> int:
+    """The most of ``words`` (of the question ``folded``, none of which the index uses) whose English glosses
+    (translate.english_by_word) one passage holds together."""
+    by_word = english_by_word(folded, term_counts)
+    found = [{term for term in by_word.get(word, ())} for word in words]
+    found = [terms for terms in found if terms]
+    if not found:
+        return 0
+    passage_words = [set(_LATIN_WORDS.findall(hit.text.lower())) for hit in hits]
+    return max(sum(bool(terms & held) for terms in found) for held in passage_words)
 
 
 @dataclass(frozen=True)

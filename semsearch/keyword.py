@@ -163,6 +163,12 @@ def query_words(folded: str) -> list[str]:
             if len(w) >= 2 and all(_CJK.match(ch) for ch in w) and w not in QUESTION_WORDS]
 
 
+def main_words(folded: str) -> list[str]:
+    """``query_words`` less those inside another of them (图书馆, not also 图书 and 书馆): one per thing asked about."""
+    words = query_words(folded)
+    return [w for w in words if not any(w != other and w in other for other in words)]
+
+
 def search_terms(folded: str, extra_terms: list[str] = ()) -> list[str]:
     """The distinct terms a keyword search looks for: the query's own (``query_terms``), then ``extra_terms``."""
     return list(dict.fromkeys([*query_terms(folded), *extra_terms]))

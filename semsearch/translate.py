@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
@@ -159,6 +159,36 @@ def invert(lines: Iterable[str]) -> dict[str, list[list]]:
             for word, ranks in table.items()}
 
 
+def english_words(lines: Iterable[str]) -> dict[str, list[list]]:
+    """Simplified headword of two or more characters -> [[English word, rank], ...] from CC-CEDICT lines, best rank
+    first: the words of its glosses of at most ``MAX_RANK`` content words (rank = their number), hyphenated words
+    also as their parts (e-book: book), and a proper noun's own name (河池 -> hechi)."""
+    out: dict[str, dict[str, int]] = {}
+    for line in lines:
+        entry = _ENTRY.match(line)
+        if line.startswith("#") or not entry or not _HAN_ONLY.match(entry.group(1)):
+            continue
+        headword, pinyin = entry.group(1), entry.group(2)
+        ranks = out.setdefault(headword, {})
+        own = [key for sense in entry.group(3).split("/") for key in [own_name(pinyin, sense)] if key]
+        if own:  # a place that spells its name: the rest describes it (Zhuang: Hozciz, prefecture-level city)
+            ranks.update(dict.fromkeys(own, 1))
+            continue
+        for sense in entry.group(3).split("/"):
+            if sense.lower().startswith(_REFERENCE_SENSES):
+                continue
+            for gloss in sense.split(";"):
+                words = content_words(_BRACKETS.sub(" ", gloss.split(", abbr")[0]))
+                if not words or len(words) > MAX_RANK:
+                    continue
+                for word in words:
+                    for part in [word, *word.split("-")] if "-" in word else [word]:
+                        if len(part) >= 2 and part not in STOP_WORDS:
+                            ranks[part] = min(ranks.get(part, MAX_RANK), len(words))
+    return {head: sorted(([w, r] for w, r in ranks.items()), key=lambda pair: pair[1])
+            for head, ranks in out.items() if ranks}
+
+
 def names(lines: Iterable[str]) -> dict[str, list[str]]:
     """Romanised name key -> the Simplified headwords of two or more characters whose gloss spells their own
     pinyin (hechi -> 河池, xian -> 西安 and others), from CC-CEDICT lines."""
@@ -249,6 +279,10 @@ def build_table(path: Path) -> Path:
                        ((word, head, rank) for word, heads in inverted.items() for head, rank in heads))
         db.execute("CREATE INDEX glosses_by_word ON glosses(word, rank)")
         db.execute("CREATE INDEX glosses_by_headword ON glosses(headword, rank)")
+        db.execute("CREATE TABLE english (headword TEXT NOT NULL, word TEXT NOT NULL, rank INTEGER NOT NULL)")
+        db.executemany("INSERT INTO english VALUES (?, ?, ?)",
+                       ((head, word, rank) for head, words in english_words(lines).items() for word, rank in words))
+        db.execute("CREATE INDEX english_by_headword ON english(headword, rank)")
         db.execute("CREATE TABLE readings (syllable TEXT PRIMARY KEY, chars TEXT NOT NULL)")
         db.executemany("INSERT INTO readings VALUES (?, ?)", ((syl, "".join(chars)) for syl, chars in read_as.items()))
         db.execute("CREATE TABLE names (name TEXT NOT NULL, headword TEXT NOT NULL)")
@@ -335,6 +369,54 @@ def named(words: list[str]) -> dict[str, list[str]]:
     heads = _cached_heads(_heads_of_name, {key for key in keys.values() if len(key) >= 4},
                           "SELECT name, headword FROM names WHERE name IN ({marks}) ORDER BY rowid")
     return {word: list(heads[key]) for word, key in keys.items() if heads.get(key)}
+
+
+_english_of_headword: dict[str, tuple[str, ...]] = {}
+
+
+def english_of(headwords: list[str]) -> dict[str, list[str]]:
+    """Chinese word -> the English words of its short glosses (``english_words``), best rank first."""
+    words = _cached_heads(_english_of_headword, set(headwords),
+                          "SELECT headword, word FROM english WHERE headword IN ({marks}) ORDER BY headword, rank, rowid")
+    return {head: list(words[head]) for head in headwords}
+
+
+def inflections(word: str) -> list[str]:
+    """``word`` and its regular English forms that stem as it does (library: libraries; open: opened, opening;
+    stop: stopped; close: closed, closing): an English text's words are indexed as written."""
+    consonant_y = len(word) >= 2 and word[-1] == "y" and word[-2] not in "aeiou"
+    forms = [word]
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        forms.append(word + "es")
+    elif consonant_y:
+        forms += [word[:-1] + "ies", word[:-1] + "ied"]
+    else:
+        forms.append(word + "s")
+    if word.endswith("e"):
+        forms += [word + "d", word[:-1] + "ing" if not word.endswith("ee") else word + "ing"]
+    else:
+        forms += [word + "ing"] + ([] if consonant_y else [word + "ed"])
+        if len(word) >= 3 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
+            forms += [word + word[-1] + "ed", word + word[-1] + "ing"]  # stop: stopped, stopping
+    root = _stem()(word)
+    return [form for form in dict.fromkeys(forms) if form == word or _stem()(form) == root]
+
+
+def english_by_word(query: str, document_counts: Callable[[list[str]], dict[str, int]]) -> dict[str, list[str]]:
+    """Each Chinese word of ``query`` that the index never uses -> the English words (in the forms the index holds)
+    its dictionary glosses give, the most used first: a Chinese question over English text (图书馆 -> library,
+    libraries). Words the index holds are left alone, so over Chinese text this adds nothing."""
+    from .keyword import query_words
+
+    words = query_words(query)
+    if not words:
+        return {}
+    absent = [w for w, n in document_counts(words).items() if n == 0]
+    if not absent:
+        return {}
+    offered = {head: [form for word in english[:PER_WORD] for form in inflections(word)]
+               for head, english in english_of(absent).items()}
+    return _most_used(offered, document_counts, PER_WORD)
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:
@@ -463,10 +545,13 @@ def synonyms_by_word(query: str, document_counts: Callable[[list[str]], dict[str
 def translations(query: str, document_counts: Callable[[list[str]], dict[str, int]],
                  english: dict[str, list[str]] | None = None) -> list[str]:
     """The index's own words for the words of ``query`` it lacks: English words' translations (``english``, when
-    ``translations_by_word`` was already asked) and the synonyms of Chinese words it never uses."""
+    ``translations_by_word`` was already asked), and for Chinese words it never uses, their synonyms and English
+    glosses."""
     if english is None:
         english = translations_by_word(query, document_counts)
     by_word = english | synonyms_by_word(query, document_counts)
+    for word, found in english_by_word(query, document_counts).items():
+        by_word[word] = by_word.get(word, []) + found
     terms = list(dict.fromkeys(t for found in by_word.values() for t in found))
     # BM25 costs about 2 µs per posting (bench/scale.py at 1M chunks): the commonest dictionary words,
     # which also weigh least, go first when together they would exceed the budget.

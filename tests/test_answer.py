@@ -107,6 +107,24 @@ def test_an_english_question_embedded_with_translations_must_reach_the_higher_co
     assert unanswerable("Hechi", [_english_hit("河池市政协。", MIN_COSINE_OTHER - 0.01)], only_the_name)
 
 
+def test_a_chinese_question_over_english_text_is_answered_when_one_passage_holds_its_words_glosses():
+    from semsearch.answer import MIN_COSINE_CJK, MIN_COSINE_OTHER, unanswerable
+
+    in_corpus = {"ferry": 2, "peak": 1, "times": 3, "boats": 1, "weather": 0}
+    counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
+    across = (MIN_COSINE_OTHER + MIN_COSINE_CJK) / 2  # below the Chinese threshold, above the cross-lingual one
+    ferry = "From 1 March the harbour ferry runs every fifteen minutes at peak times."
+    assert not unanswerable("渡轮高峰期多久一班?", [_english_hit(ferry, across)], counts)
+    assert unanswerable("渡轮高峰期多久一班?", [_english_hit(ferry, MIN_COSINE_OTHER - 0.01)], counts)
+    # Both of its words must be glossed in one passage: one passage with "ferry", another with "peak", is not enough.
+    apart = [_english_hit("The harbour ferry is new.", across), _english_hit("Peak times are busy.", across)]
+    assert unanswerable("渡轮高峰期多久一班?", apart, counts)
+    assert unanswerable("今天天气怎么样?", [_english_hit("It is time to go.", across)], counts)
+    # Over Chinese text, the Chinese threshold still holds.
+    assert unanswerable("渡轮高峰期多久一班?", [_english_hit("渡轮高峰期每十五分钟一班。", across)],
+                        lambda terms: dict.fromkeys(terms, 1))
+
+
 def test_english_questions_without_a_shared_name_are_answered_and_off_topic_ones_are_not(real_index):
     index = Index.open(real_index)
     answered = index.ask("How much funding was arranged to build a primary school in Sanmeng township?")

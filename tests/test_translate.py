@@ -174,10 +174,12 @@ def test_without_a_writable_folder_for_the_dictionary_questions_still_work_witho
     translate._same_sense.cache_clear()
     monkeypatch.setattr(translate, "_heads_of_stem", {})
     monkeypatch.setattr(translate, "_heads_of_name", {})
+    monkeypatch.setattr(translate, "_english_of_headword", {})
     try:
         counts = lambda ts: dict.fromkeys(ts, 1)  # noqa: E731
         assert translate.translations("How many speeches did members submit?", counts) == []
         assert translate.synonyms_by_word("归拢工作", lambda ts: dict.fromkeys(ts, 0)) == {"归拢": [], "工作": []}
+        assert translate.english_by_word("图书馆", lambda ts: dict.fromkeys(ts, 0)) == {"图书馆": [], "图书": [], "书馆": []}
         assert "cannot build the CC-CEDICT table" in capsys.readouterr().err
     finally:
         translate.table_path.cache_clear()
@@ -212,3 +214,32 @@ def test_numbers_and_capitalised_months_spelt_out_are_also_searched_as_digits_th
     assert translate.translations_by_word("twenty-five groups", lambda ts: dict.fromkeys(ts, 1))["twenty-five"] == ["25"]
     assert "3" not in translate.translations_by_word("members march in step", counts)["march"]  # the verb
     assert translate.translations_by_word("twenty topics", counts)["twenty"] == []  # no 20 in the index
+
+
+def test_a_chinese_headword_maps_to_the_words_of_its_short_glosses_and_a_proper_noun_to_its_own_name():
+    words = translate.english_words(LINES + ["電子書 电子书 [dian4 zi3 shu1] /electronic book/e-book/e-book reader/\n"])
+    assert words["发言"][:2] == [["statement", 1], ["utterance", 1]]  # one-word glosses first
+    assert dict(map(tuple, words["发言"]))["speech"] == 2  # "to make a speech": two content words
+    assert dict(map(tuple, words["河池"])) == {"hechi": 1}  # the name, not "prefecture-level city"
+    assert "empty" not in dict(map(tuple, words.get("假大空", [])))  # a gloss of many words describes, not translates
+    assert dict(map(tuple, words["电子书"]))["book"] == 1  # e-book: its parts, "e" too short to keep
+    assert "俗语" not in words  # "see ...": a reference, no sense of its own
+
+
+def test_inflections_are_the_regular_forms_that_stem_like_the_word():
+    assert {"library", "libraries"} <= set(translate.inflections("library"))
+    assert {"open", "opened", "opening", "opens"} <= set(translate.inflections("open"))
+    assert {"stopped", "stopping"} <= set(translate.inflections("stop"))
+    assert {"closed", "closing"} <= set(translate.inflections("close"))
+
+
+def test_a_chinese_word_the_index_never_uses_is_searched_as_the_english_forms_it_does_use():
+    in_english_corpus = {"library": 3, "libraries": 2, "ferry": 2, "boats": 1, "peak": 1}
+    counts = lambda ts: {t: in_english_corpus.get(t, 0) for t in ts}  # noqa: E731
+    by_word = translate.english_by_word("图书馆有多少渡轮", counts)
+    assert by_word["图书馆"] == ["library", "libraries"]  # the most used form first
+    assert set(by_word["渡轮"]) == {"ferry", "boats"}
+    assert {"library", "libraries", "ferry", "boats"} <= set(translate.translations("图书馆有多少渡轮", counts))
+    # Over Chinese text the Chinese words are there: nothing English is added.
+    in_chinese_corpus = {"图书馆": 5, "图书": 5, "书馆": 5, "library": 1}
+    assert translate.english_by_word("图书馆", lambda ts: {t: in_chinese_corpus.get(t, 0) for t in ts}) == {}
