@@ -26,7 +26,7 @@ from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import NEAR_DUPLICATE, Hit, jaccard, query_text_for_embedding, shingles
-from .translate import (common_words, content_words, english_by_word, translations, translations_by_word,
+from .translate import (common_words, content_words, english_by_word, english_of, translations, translations_by_word,
                         with_surname)
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
@@ -44,7 +44,7 @@ _OTHER_SCRIPT = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff\u3400-\u9ff
 # answerable ones without a shared name had 4 (bench/questions/english_heldout.jsonl x16, x19).
 MIN_TRANSLATED_WORDS = 3
 # A Chinese question over English text has fewer words to translate (渡轮 高峰期): all of them, up to this many.
-MIN_TRANSLATED_CJK_WORDS = 2
+MIN_TRANSLATED_CJK_WORDS = 1
 _LATIN_WORDS = re.compile(r"[a-z0-9]+")
 MAX_SENTENCES = 3
 DENSE_SHORTLIST = 16
@@ -202,6 +202,11 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         elif english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
             return True
     absent = [name for name in names if counts[name] == 0]
+    if absent and across:
+        # Over English text a name is missing when the dictionary spells it in English (浙江: Zhejiang) and the
+        # text holds none of that; a name the dictionary lacks (滞洪区) cannot be looked for.
+        glossed, offered = english_by_word(folded, term_counts), english_of(absent)
+        absent = [name for name in absent if offered[name] and not glossed.get(name)]
     if not absent:
         return False
     # The tagger also tags common words as names (深度; 大丰收, "bumper harvest", as a person): a "name" the

@@ -33,6 +33,7 @@ RRF_K = 60
 # Relative trust in each ranking (tuned on bench/questions, see bench/RESULTS.md).
 DENSE_WEIGHT = 1.0
 KEYWORD_WEIGHT = 1.25
+CROSS_LINGUAL_KEYWORD_WEIGHT = 0.75
 MODES = ("hybrid", "dense", "keyword")
 # Passages sharing this share of their character trigrams count as one.
 NEAR_DUPLICATE = 0.8
@@ -163,6 +164,17 @@ def dense_candidates(gen: store.Generation, vector, n: int, cores_free: bool = F
         faiss.omp_set_num_threads(threads)
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
     return with_window_scores(gen, vector[0], found) if USE_WINDOWS else found
+
+
+def keyword_weight(folded: str, nearest_text: str | None) -> float:
+    """The keyword ranking's weight in fusion: lower when the (folded) query and ``nearest_text``, the passage
+    nearest it by meaning, are not both Chinese or both not. Then the keyword hits come from the dictionary's
+    translations (translate.py), which match less surely than the text's own words (bench/results/quality.md:
+    Chinese questions over English text, English ones over Chinese)."""
+    if nearest_text is None:
+        return KEYWORD_WEIGHT
+    across = bool(_HAS_CJK.search(folded)) != bool(_HAS_CJK.search(nearest_text))
+    return CROSS_LINGUAL_KEYWORD_WEIGHT if across else KEYWORD_WEIGHT
 
 
 def query_text_for_embedding(folded: str, document_counts: Callable[[list[str]], dict[str, int]],
@@ -320,7 +332,9 @@ def _search(gen: store.Generation, embedder: Embedder, query: str, k: int, mode:
     dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
     dense_score = dict(dense)
     keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, start=1)}
-    weights = [DENSE_WEIGHT if dense else 0.0, KEYWORD_WEIGHT if keyword else 0.0]
+    nearest = gen.chunks([dense[0][0]]).get(dense[0][0]) if dense and keyword else None
+    weights = [DENSE_WEIGHT if dense else 0.0,
+               keyword_weight(folded, nearest.text if nearest else None) if keyword else 0.0]
     if FUSION == "rrf":
         fused = fuse([[c for c, _ in dense], [c for c, _ in keyword]], weights)
     else:

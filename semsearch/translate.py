@@ -179,7 +179,7 @@ def english_words(lines: Iterable[str]) -> dict[str, list[list]]:
                 continue
             for gloss in sense.split(";"):
                 words = content_words(_BRACKETS.sub(" ", gloss.split(", abbr")[0]))
-                if not words or len(words) > MAX_RANK:
+                if not words or len(words) > MAX_GLOSS_WORDS:
                     continue
                 for word in words:
                     for part in [word, *word.split("-")] if "-" in word else [word]:

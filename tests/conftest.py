@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+ENGLISH_CORPUS = REPO / "bench" / "corpora" / "english"
 SHARED = REPO.parent / "shared"
 DEV_QUESTIONS = SHARED / "dev_questions.jsonl"
 
@@ -73,6 +74,16 @@ def real_index(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("real") / "index"
     Index.open(path).reindex([SEEDS])
+    return path
+
+
+@pytest.fixture(scope="session")
+def english_index(tmp_path_factory) -> Path:
+    """An index of bench/corpora/english (five English reports) built with the real default model."""
+    from semsearch import Index
+
+    path = tmp_path_factory.mktemp("english") / "index"
+    Index.open(path).reindex([ENGLISH_CORPUS])
     return path
 
 

@@ -116,10 +116,14 @@ def test_a_chinese_question_over_english_text_is_answered_when_one_passage_holds
     ferry = "From 1 March the harbour ferry runs every fifteen minutes at peak times."
     assert not unanswerable("渡轮高峰期多久一班?", [_english_hit(ferry, across)], counts)
     assert unanswerable("渡轮高峰期多久一班?", [_english_hit(ferry, MIN_COSINE_OTHER - 0.01)], counts)
-    # Both of its words must be glossed in one passage: one passage with "ferry", another with "peak", is not enough.
-    apart = [_english_hit("The harbour ferry is new.", across), _english_hit("Peak times are busy.", across)]
-    assert unanswerable("渡轮高峰期多久一班?", apart, counts)
+    # One of its words must be glossed in a passage ("today" and "weather" are not in it).
     assert unanswerable("今天天气怎么样?", [_english_hit("It is time to go.", across)], counts)
+    # A name the dictionary spells in English (北京: Beijing) must be in the text; one it lacks cannot be looked for.
+    rain = [_english_hit("Heavy rain is expected in the ferry harbour.", across)]
+    with_rain = lambda terms: {t: int(t in ("rain", "ferry")) for t in terms}  # noqa: E731
+    assert unanswerable("北京渡轮下雨吗?", rain, with_rain)
+    assert not unanswerable("北京渡轮下雨吗?", rain, lambda terms: {t: int(t in ("rain", "ferry", "beijing"))
+                                                                    for t in terms})
     # Over Chinese text, the Chinese threshold still holds.
     assert unanswerable("渡轮高峰期多久一班?", [_english_hit("渡轮高峰期每十五分钟一班。", across)],
                         lambda terms: dict.fromkeys(terms, 1))
@@ -284,3 +288,13 @@ def test_answer_sentences_never_repeat_one_another(tmp_path, fake_embedder):
     for i, a in enumerate(keys):
         for b in keys[i + 1:]:
             assert not repeats(a, shingles(a), b, shingles(b)), (a, b)
+
+
+def test_chinese_questions_over_english_text_are_answered_from_it_and_off_topic_ones_are_not(english_index):
+    idx = Index.open(english_index)
+    answer = idx.ask("渡轮高峰时段多久开一班?")
+    assert not answer.no_answer
+    assert "every 15 minutes" in answer.text and answer.hits[0].source.path.endswith("ferry.md")
+    assert "14,600 hours" in idx.search("图書館的志願者一年貢獻了多少小時?", k=1)[0].text  # Traditional too
+    assert idx.ask("怎么做宫保鸡丁?").no_answer
+    assert idx.ask("北京明天会下雨吗?").no_answer  # 北京 is Beijing, which the text never names
