@@ -14,6 +14,8 @@ actually uses the result:
   be read as (三猛), when the index holds few of them.
 - A Chinese word the index never uses (a rewording: 归拢) -> words of the same sense it does
   use (汇总: both gloss "to collect").
+- A Chinese word the index never uses -> the English words of its short glosses, in the forms
+  the index holds (图书馆 -> library, libraries): a Chinese question over English text.
 
 The dictionary is inverted once: every short English gloss (at most ``MAX_GLOSS_WORDS``
 content words, after parentheses and function words are dropped) maps each of its stemmed
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 CACHE_FILE = "cedict-en-zh.sqlite"
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 MAX_GLOSS_WORDS = 3
 # Translations kept per English word: of rank <= MAX_RANK, present in the index, best first.
 MAX_RANK = 2
@@ -161,7 +163,7 @@ def invert(lines: Iterable[str]) -> dict[str, list[list]]:
 
 def english_words(lines: Iterable[str]) -> dict[str, list[list]]:
     """Simplified headword of two or more characters -> [[English word, rank], ...] from CC-CEDICT lines, best rank
-    first: the words of its glosses of at most ``MAX_RANK`` content words (rank = their number), hyphenated words
+    first: the words of its glosses of at most ``MAX_GLOSS_WORDS`` content words (rank = their number), hyphenated words
     also as their parts (e-book: book), and a proper noun's own name (河池 -> hechi)."""
     out: dict[str, dict[str, int]] = {}
     for line in lines:
@@ -184,7 +186,7 @@ def english_words(lines: Iterable[str]) -> dict[str, list[list]]:
                 for word in words:
                     for part in [word, *word.split("-")] if "-" in word else [word]:
                         if len(part) >= 2 and part not in STOP_WORDS:
-                            ranks[part] = min(ranks.get(part, MAX_RANK), len(words))
+                            ranks[part] = min(ranks.get(part, MAX_GLOSS_WORDS), len(words))
     return {head: sorted(([w, r] for w, r in ranks.items()), key=lambda pair: pair[1])
             for head, ranks in out.items() if ranks}
 
