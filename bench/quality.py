@@ -37,9 +37,13 @@ QUESTION_SETS = {
     # tuned on, and a held-out set written with the documents by someone who saw neither the code nor ours.
     "zh-over-en": REPO / "bench" / "questions" / "chinese_over_english.jsonl",
     "zh-over-en-heldout": REPO / "bench" / "questions" / "chinese_over_english_heldout.jsonl",
+    # English questions over the same English text: ours (the English "no answer" rules were tuned on it) and a
+    # held-out set written the same way.
+    "en-over-en": REPO / "bench" / "questions" / "english_over_english.jsonl",
+    "en-over-en-heldout": REPO / "bench" / "questions" / "english_over_english_heldout.jsonl",
 }
 # The corpus each set asks about, when it is not the seeds.
-CORPUS_OF = {"zh-over-en": "english", "zh-over-en-heldout": "english"}
+CORPUS_OF = dict.fromkeys(["zh-over-en", "zh-over-en-heldout", "en-over-en", "en-over-en-heldout"], "english")
 CORPORA = {"seeds": REPO / "seeds", "english": REPO / "bench" / "corpora" / "english"}
 
 

@@ -26,8 +26,8 @@ from .chunk import own_text, sentence_spans, sentence_windows
 from .embed import Embedder
 from .normalize import fold_text, folded_spans, match_key, match_key_of_folded
 from .search import NEAR_DUPLICATE, Hit, jaccard, query_text_for_embedding, shingles
-from .translate import (common_words, content_words, english_by_word, english_of, translations, translations_by_word,
-                        with_surname)
+from .translate import (common_english, common_words, content_words, english_by_word, english_of, translations,
+                        translations_by_word, with_surname)
 
 # Cosine (question vs best passage) below which nothing answers. e5's cosines sit high and
 # cross-lingual ones lower, so questions with and without Chinese get their own thresholds, and an
@@ -36,6 +36,9 @@ from .translate import (common_words, content_words, english_by_word, english_of
 MIN_COSINE_CJK = 0.87
 MIN_COSINE_TRANSLATED = 0.835
 MIN_COSINE_OTHER = 0.75
+# An English question over English text (or any question and text with no Chinese): cosines of one language.
+# Calibrated on bench/questions/english_over_english.jsonl: answerable 0.819 and up, off-topic 0.766 to 0.808.
+MIN_COSINE_SAME_NON_CJK = 0.78
 _HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _DIGITS = re.compile(r"\d")
 # Letters of scripts the keyword index has no terms for: not Latin, not CJK ideographs.
@@ -47,6 +50,7 @@ MIN_TRANSLATED_WORDS = 3
 # as words the text does not use: one glossed word in a passage lets it through (bench/quality.py, zh-over-en).
 MIN_TRANSLATED_CJK_WORDS = 1
 _LATIN_WORDS = re.compile(r"[a-z0-9]+")
+_LATIN_ALL = re.compile(r"[A-Za-z]+")
 MAX_SENTENCES = 3
 DENSE_SHORTLIST = 16
 CLOSE_TO_BEST = 0.85
@@ -187,11 +191,15 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
         threshold = min_score
     elif has_cjk:
         threshold = MIN_COSINE_OTHER if across else MIN_COSINE_CJK
+    elif not any(_HAS_CJK.search(hit.text) for hit in hits):
+        threshold = MIN_COSINE_SAME_NON_CJK
     else:
         translated = query_text_for_embedding(folded, term_counts) != folded
         threshold = MIN_COSINE_TRANSLATED if translated else MIN_COSINE_OTHER
     best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best_cosine is not None and best_cosine < threshold:
+        return True
+    if not has_cjk and not any(_HAS_CJK.search(hit.text) for hit in hits) and absent_latin_names(folded, term_counts):
         return True
     names, persons = keyword.names_and_persons(folded)
     counts = term_counts(query + names)
@@ -215,6 +223,19 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     persons &= set(absent)
     doubtful = common_words(absent) | (persons - with_surname(sorted(persons)))
     return any(name not in doubtful for name in absent)
+
+
+def absent_latin_names(folded: str, term_counts: Callable[[list[str]], dict[str, int]]) -> list[str]:
+    """The capitalised words of a (folded) question, not opening a sentence, that the index never uses and that
+    are no common English word (London in a question about Riverside; not World, which glosses 世界), as name keys.
+    None in a question written in title case, whose capitals mark no names."""
+    words = _LATIN_ALL.findall(folded)
+    if not words or sum(word[:1].isupper() for word in words) * 2 > len(words):
+        return []
+    keys = sorted(keyword.latin_names(folded))
+    counts = term_counts(keys)
+    absent = [key for key in keys if counts[key] == 0]
+    return [key for key in absent if key not in common_english(absent)] if absent else []
 
 
 def has_content(folded: str, query_terms: list[str], has_cjk: bool) -> bool:

@@ -298,3 +298,34 @@ def test_chinese_questions_over_english_text_are_answered_from_it_and_off_topic_
     assert "14,600 hours" in idx.search("图書館的志願者一年貢獻了多少小時?", k=1)[0].text  # Traditional too
     assert idx.ask("怎么做宫保鸡丁?").no_answer
     assert idx.ask("北京明天会下雨吗?").no_answer  # 北京 is Beijing, which the text never names
+
+
+def test_an_absent_capitalised_word_is_a_missing_name_unless_it_is_a_common_word_or_the_question_is_title_case():
+    from semsearch.answer import absent_latin_names
+
+    counts = lambda terms: {t: int(t in ("riverside", "library")) for t in terms}  # noqa: E731
+    assert absent_latin_names("How many books did the Riverside library lend in London?", counts) == ["london"]
+    assert absent_latin_names("Who won the football World Cup?", counts) == []  # common words, capitalised
+    assert absent_latin_names("How Many Books Did London Lend?", counts) == []  # title case: capitals say nothing
+    assert absent_latin_names("London library hours?", counts) == []  # opens the sentence
+
+
+def test_an_english_question_over_english_text_has_its_own_threshold_and_names_it_must_find():
+    from semsearch.answer import MIN_COSINE_OTHER, MIN_COSINE_SAME_NON_CJK, unanswerable
+
+    counts = lambda terms: {t: int(t in ("ferry", "crossing", "takes", "take")) for t in terms}  # noqa: E731
+    crossing = "The crossing itself takes 12 minutes."
+    between = (MIN_COSINE_OTHER + MIN_COSINE_SAME_NON_CJK) / 2
+    assert unanswerable("How long does the ferry crossing take?", [_english_hit(crossing, between)], counts)
+    assert not unanswerable("How long does the ferry crossing take?",
+                            [_english_hit(crossing, MIN_COSINE_SAME_NON_CJK + 0.01)], counts)
+    assert unanswerable("How long does the ferry crossing take in London?",
+                        [_english_hit(crossing, MIN_COSINE_SAME_NON_CJK + 0.05)], counts)
+
+
+def test_english_questions_over_english_text_are_answered_and_off_topic_ones_are_not(english_index):
+    idx = Index.open(english_index)
+    answer = idx.ask("How long does the ferry crossing take?")
+    assert not answer.no_answer and "12 minutes" in answer.text
+    assert idx.ask("What will the weather be like tomorrow in London?").no_answer
+    assert idx.ask("Who won the football World Cup in 2022?").no_answer
