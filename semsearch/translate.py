@@ -436,7 +436,11 @@ def english_by_word(query: str, document_counts: Callable[[list[str]], dict[str,
         return {}
     offered = {head: [form for word in english[:PER_WORD] for form in inflections(word)]
                for head, english in english_of(absent).items()}
-    return _most_used(offered, document_counts, PER_WORD)
+    found = _most_used(offered, document_counts, PER_WORD)
+    # A part of a word that was found (书馆 in 图书馆: "library") glosses something else ("old-style school"):
+    # parts are searched only for words the dictionary cannot help with.
+    return {word: [] if any(word != other and word in other and found[other] for other in found) else terms
+            for word, terms in found.items()}
 
 
 def _syllable_splits(word: str, syllables: set[str], parts: int = 3) -> list[list[str]]:

@@ -243,3 +243,9 @@ def test_a_chinese_word_the_index_never_uses_is_searched_as_the_english_forms_it
     # Over Chinese text the Chinese words are there: nothing English is added.
     in_chinese_corpus = {"图书馆": 5, "图书": 5, "书馆": 5, "library": 1}
     assert translate.english_by_word("图书馆", lambda ts: {t: in_chinese_corpus.get(t, 0) for t in ts}) == {}
+
+
+def test_parts_of_a_chinese_word_whose_glosses_were_found_are_not_searched_in_english():
+    in_english_corpus = {"library": 3, "books": 2, "school": 4}
+    by_word = translate.english_by_word("图书馆", lambda ts: {t: in_english_corpus.get(t, 0) for t in ts})
+    assert by_word == {"图书馆": ["library"], "图书": [], "书馆": []}  # 书馆 alone would be "school"
