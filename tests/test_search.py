@@ -372,3 +372,14 @@ def test_a_lone_hybrid_search_splits_its_vector_search_while_its_own_keyword_loo
     monkeypatch.setattr(S, "dense_candidates", dense)
     hits = idx.search("委员工作站", k=3)
     assert seen == [True] and hits
+
+
+def test_keyword_search_weighs_most_when_question_and_nearest_passage_are_both_chinese():
+    from semsearch.search import KEYWORD_WEIGHT, OTHER_KEYWORD_WEIGHT, keyword_weight
+
+    assert OTHER_KEYWORD_WEIGHT < KEYWORD_WEIGHT
+    assert keyword_weight("委员工作站有多少个", "建成委员工作站35个。") == KEYWORD_WEIGHT
+    assert keyword_weight("渡轮多久一班", "The ferry sails every 15 minutes.") == OTHER_KEYWORD_WEIGHT
+    assert keyword_weight("How many rooms?", "建成协商议事室604个。") == OTHER_KEYWORD_WEIGHT
+    assert keyword_weight("How long is the crossing?", "The crossing takes 12 minutes.") == OTHER_KEYWORD_WEIGHT
+    assert keyword_weight("委员工作站", None) == KEYWORD_WEIGHT  # no dense ranking to judge by
