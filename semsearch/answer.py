@@ -184,14 +184,15 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     query = keyword.query_terms(folded)
     if not has_content(folded, query, has_cjk):
         return True
+    chinese_text = any(_HAS_CJK.search(hit.text) for hit in hits)
     # A Chinese question over text with no Chinese (an English corpus) is matched across languages, as an
     # English question over Chinese text is, and its cosines sit as low.
-    across = has_cjk and not any(_HAS_CJK.search(hit.text) for hit in hits)
+    across = has_cjk and not chinese_text
     if min_score is not None:
         threshold = min_score
     elif has_cjk:
         threshold = MIN_COSINE_OTHER if across else MIN_COSINE_CJK
-    elif not any(_HAS_CJK.search(hit.text) for hit in hits):
+    elif not chinese_text:
         threshold = MIN_COSINE_SAME_NON_CJK
     else:
         translated = query_text_for_embedding(folded, term_counts) != folded
@@ -199,14 +200,15 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best_cosine is not None and best_cosine < threshold:
         return True
-    if not has_cjk and not any(_HAS_CJK.search(hit.text) for hit in hits) and absent_latin_names(folded, term_counts):
+    if not has_cjk and not chinese_text and absent_latin_names(folded, term_counts):
         return True
     names, persons = keyword.names_and_persons(folded)
     counts = term_counts(query + names)
+    glossed = None  # the question's Chinese words the index lacks -> their English glosses, when first needed
     if query and not any(counts[t] for t in query):
         if has_cjk:
-            words = keyword.main_words(folded)
-            if chinese_words_in_one_passage(folded, words, hits, term_counts) < MIN_TRANSLATED_CJK_WORDS:
+            glossed = english_by_word(folded, term_counts)
+            if chinese_words_in_one_passage(keyword.main_words(folded), glossed, hits) < MIN_TRANSLATED_CJK_WORDS:
                 return True
         elif english_words_in_one_passage(folded, hits, term_counts) < MIN_TRANSLATED_WORDS:
             return True
@@ -214,7 +216,9 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     if absent and across:
         # Over English text a name is missing when the dictionary spells it in English (浙江: Zhejiang) and the
         # text holds none of that; a name the dictionary lacks (滞洪区) cannot be looked for.
-        glossed, offered = english_by_word(folded, term_counts), english_of(absent)
+        if glossed is None:
+            glossed = english_by_word(folded, term_counts)
+        offered = english_of(absent)
         absent = [name for name in absent if offered[name] and not glossed.get(name)]
     if not absent:
         return False
@@ -235,7 +239,8 @@ def absent_latin_names(folded: str, term_counts: Callable[[list[str]], dict[str,
     keys = sorted(keyword.latin_names(folded))
     counts = term_counts(keys)
     absent = [key for key in keys if counts[key] == 0]
-    return [key for key in absent if key not in common_english(absent)] if absent else []
+    common = common_english(absent)
+    return [key for key in absent if key not in common]
 
 
 def has_content(folded: str, query_terms: list[str], has_cjk: bool) -> bool:
@@ -265,11 +270,9 @@ def english_words_in_one_passage(folded: str, hits: list[Hit], term_counts: Call
     return max(sum(any(term in text for term in terms) for terms in by_word) for text in texts)
 
 
-def chinese_words_in_one_passage(folded: str, words: list[str], hits: list[Hit],
-                                 term_counts: Callable[[list[str]], dict[str, int]]) -> int:
-    """The most of ``words`` (of the question ``folded``, none of which the index uses) whose English glosses
-    (translate.english_by_word) one passage holds together."""
-    by_word = english_by_word(folded, term_counts)
+def chinese_words_in_one_passage(words: list[str], by_word: dict[str, list[str]], hits: list[Hit]) -> int:
+    """The most of a question's Chinese ``words`` whose English glosses (``by_word``, from translate.english_by_word)
+    one passage holds together."""
     found = [set(by_word[word]) for word in words if by_word.get(word)]
     if not found:
         return 0

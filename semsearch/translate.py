@@ -258,22 +258,22 @@ def common_words(words: list[str]) -> set[str]:
     return {row[0] for row in _rows(f"SELECT headword FROM common WHERE headword IN ({marks})", tuple(words))}
 
 
+_common_heads_of_stem: dict[str, tuple[str, ...]] = {}
+
+
 def common_english(words: list[str]) -> set[str]:
     """Those of the (lower-case) English ``words`` that CC-CEDICT gives as the one-word gloss of a common word (world:
     世界; not london, whose one-word glosses are all names), all of them without the dictionary."""
     if not words:
         return set()
-    stem = _stem()
-    stems = {word: stem(word) for word in words}
-    marks = ",".join("?" * len(set(stems.values())))
-    rows = _rows(f"SELECT word, headword FROM glosses WHERE word IN ({marks}) AND rank = 1", tuple(set(stems.values())))
     if table_path() is None:
         return set(words)
-    heads: dict[str, list[str]] = {}
-    for word, head in rows:
-        heads.setdefault(word, []).append(head)
+    stem = _stem()
+    stems = {word: stem(word) for word in words}
+    heads = _cached_heads(_common_heads_of_stem, set(stems.values()),
+                          "SELECT word, headword FROM glosses WHERE word IN ({marks}) AND rank = 1 ORDER BY rowid")
     common = common_words(sorted({head for found in heads.values() for head in found}))
-    return {word for word in words if any(head in common for head in heads.get(stems[word], ()))}
+    return {word for word in words if any(head in common for head in heads[stems[word]])}
 
 
 def build_table(path: Path) -> Path:
