@@ -25,7 +25,7 @@ from semsearch import Index  # noqa: E402
 from semsearch.evaluate import Question, answer_figures, first_relevant_rank, metrics  # noqa: E402
 
 QUESTION_SETS = {
-    "dev": REPO.parent / "shared" / "dev_questions.jsonl",
+    "dev": REPO / "bench" / "questions" / "dev_questions.jsonl",
     "seeds": REPO / "bench" / "questions" / "seeds_questions.jsonl",
     # Written from the articles alone, by someone who saw neither the code nor the other sets.
     "english": REPO / "bench" / "questions" / "english_heldout.jsonl",

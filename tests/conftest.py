@@ -13,8 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 ENGLISH_CORPUS = REPO / "bench" / "corpora" / "english"
-SHARED = REPO.parent / "shared"
-DEV_QUESTIONS = SHARED / "dev_questions.jsonl"
+DEV_QUESTIONS = REPO / "bench" / "questions" / "dev_questions.jsonl"
 
 
 class FakeEmbedder:
