@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     import faiss
     import numpy as np
 
-    from semsearch import vectors as V
-    from semsearch.embed import Embedder
-    from semsearch.normalize import fold_text
+    from semsearch.store import vectors as V
+    from semsearch.encoders.embedder import Embedder
+    from semsearch.text.normalize import fold_text
 
     faiss.omp_set_num_threads(2)
     cfg = dict(scale.QUICK if args.quick else scale.FULL)

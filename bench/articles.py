@@ -27,8 +27,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from quality import QUESTION_SETS, load, run  # noqa: E402
-
-from semsearch import Index, store  # noqa: E402
+  # noqa: E402
+from semsearch import Index  # noqa: E402
+  # noqa: E402
+from semsearch import store  # noqa: E402
 from semsearch.evaluate import metrics  # noqa: E402
 
 

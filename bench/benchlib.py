@@ -35,7 +35,7 @@ def machine() -> dict:
     cpu = "?"
     # The host behind "AMD EPYC" changes between sessions, and int8 matrix products are fast only where the CPU
     # has int8 dot-product instructions (VNNI): the family/model and that flag say which host a figure came from.
-    from semsearch.onnxencoder import INT8_DOT_PRODUCT_FLAGS, cpu_flags
+    from semsearch.encoders.onnx import INT8_DOT_PRODUCT_FLAGS, cpu_flags
 
     fields: dict[str, str] = {}
     try:

@@ -45,10 +45,14 @@ marks = {}
 def mark(name):
     global t0
     t = time.perf_counter(); marks[name] = t - t0; t0 = t
-import semsearch.cli  # what `ask` imports before it runs (typer, rich, ...)
+import semsearch.interfaces.cli  # what `ask` imports before it runs (typer, rich, ...)
 mark("import semsearch.cli (typer, rich)")
 from semsearch.index import Index
-from semsearch import store, search, answer, keyword, normalize
+from semsearch import store
+from semsearch.retrieval import search
+from semsearch.answer import extractive as answer
+from semsearch.analysis import keyword
+from semsearch.text import normalize
 import numpy, faiss, sqlite3
 mark("import index/search/answer + numpy + faiss")
 idx = Index.open(sys.argv[1])

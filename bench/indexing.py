@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from corpus import passages
 
-    from semsearch.onnxencoder import int8_pays
+    from semsearch.encoders.onnx import int8_pays
 
     texts = passages(n, seed=0)
     lengths = sorted(len(t) for t in texts)

@@ -34,8 +34,8 @@ import numpy as np
 import benchlib as B
 from corpus import passages
 
-from semsearch.normalize import fold_text
-from semsearch.onnxencoder import GRAPH, INT8_GRAPH, ONNX_DIRNAME, OnnxEncoder
+from semsearch.text.normalize import fold_text
+from semsearch.encoders.onnx import GRAPH, INT8_GRAPH, ONNX_DIRNAME, OnnxEncoder
 
 MODEL_DIR = B.REPO / "models" / "multilingual-e5-small"
 

@@ -195,7 +195,7 @@ def encode_costs(index: Path, queries: list[str], groups: int = 40) -> dict:
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
     from semsearch import Index
-    from semsearch.normalize import fold_text
+    from semsearch.text.normalize import fold_text
 
     idx = Index.open(index)
     emb = idx.embedder()

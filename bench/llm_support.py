@@ -25,10 +25,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
+  # noqa: E402
 from semsearch import Index  # noqa: E402
-from semsearch.llm import Evidence, content_terms, support  # noqa: E402
-from semsearch.normalize import match_key  # noqa: E402
+from semsearch.answer.llm import Evidence, content_terms, support  # noqa: E402
+from semsearch.text.normalize import match_key  # noqa: E402
 
 # (question, gold substring, [faithful...], [invented...])
 CASES = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
+  # noqa: E402
 from semsearch import Index  # noqa: E402
 from semsearch.evaluate import Question, answer_figures, first_relevant_rank, metrics  # noqa: E402
 
@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     import os
 
-    from semsearch import embed
+    from semsearch.encoders import embedder as embed
 
     if args.int8_questions:
         embed.QUESTIONS_INT8 = True

@@ -37,7 +37,7 @@ def main() -> int:
         return 2
     index, queries = found
     from semsearch import Index
-    from semsearch.onnxencoder import OnnxEncoder
+    from semsearch.encoders.onnx import OnnxEncoder
 
     idx = Index(index)
     embedder = idx.embedder()

@@ -34,12 +34,12 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import quality as Q  # noqa: E402
 from semsearch import Index  # noqa: E402
-from semsearch import rerank as R  # noqa: E402
-from semsearch import search as S  # noqa: E402
-from semsearch.answer import WindowLookup  # noqa: E402
+from semsearch.retrieval import rerank as R  # noqa: E402
+from semsearch.retrieval import search as S  # noqa: E402
+from semsearch.answer.extractive import WindowLookup  # noqa: E402
 from semsearch.evaluate import is_relevant  # noqa: E402
-from semsearch.normalize import fold_text  # noqa: E402
-from semsearch.translate import translations_by_word  # noqa: E402
+from semsearch.text.normalize import fold_text  # noqa: E402
+from semsearch.analysis.translate import translations_by_word  # noqa: E402
 
 SETS = ("dev", "seeds", "english", "reworded")
 SIGNALS = ("passage_cosine", "wording", "sentence_cosine", "fit")

@@ -110,8 +110,8 @@ def real_sample(cfg: dict, re_embed: bool) -> dict:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         meta["from_cache"] = True
         return meta
-    from semsearch.embed import Embedder
-    from semsearch.normalize import fold_text
+    from semsearch.encoders.embedder import Embedder
+    from semsearch.text.normalize import fold_text
 
     texts = sample_texts(cfg["base"], cfg["hold"], cfg["sample"])
     embed = [fold_text(t) for t in texts]
@@ -161,11 +161,11 @@ def build(n: int, cfg: dict) -> dict:
     import numpy as np
 
     from semsearch import store
-    from semsearch import vectors as vecmod
-    from semsearch.chunk import sentence_windows
-    from semsearch.embed import DEFAULT_MODEL
+    from semsearch.store import vectors as vecmod
+    from semsearch.ingest.chunk import sentence_windows
+    from semsearch.encoders.embedder import DEFAULT_MODEL
     from semsearch.indexer import WINDOW_CHARS
-    from semsearch.normalize import fold_text
+    from semsearch.text.normalize import fold_text
 
     t0 = time.perf_counter()
     texts = index_texts(n, cfg["base"], cfg["hold"])
@@ -362,7 +362,7 @@ class StageClock:
     STAGES = ("encode", "dense", "windows", "translate", "keyword_terms", "keyword_fts", "rows")
 
     def __init__(self, idx, gen, embedder):
-        from semsearch import search as S
+        from semsearch.retrieval import search as S
 
         self.idx, self.gen, self.embedder, self.S = idx, gen, embedder, S
         self.times: dict[str, list[float]] = {k: [] for k in self.STAGES + ("rest", "total", "cpu_total")}
@@ -422,12 +422,12 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     """Latency (always) and, when ``full``, recall and memory. Threads as the environment says."""
     import numpy as np
 
-    from semsearch.vectors import faiss_module
+    from semsearch.store.vectors import faiss_module
 
     faiss = faiss_module()  # first, as semsearch loads it (OpenMP's idle threads sleep), for both configurations
 
     from semsearch import Index
-    from semsearch.normalize import fold_text
+    from semsearch.text.normalize import fold_text
 
     queries = [q["q"] for q in json.loads((SCALE_CACHE / f"queries-{cfg['base']}-{cfg['hold']}.json")
                                           .read_text(encoding="utf-8"))]
@@ -455,7 +455,7 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
         clock.search(q, k=5)
     clock.off()
     e2e = clock.times["total"]
-    from semsearch.translate import content_words
+    from semsearch.analysis.translate import content_words
 
     english = [i for i, q in enumerate(queries[:len(e2e)]) if content_words(q)]
     rss_after = B.proc_status()
@@ -569,9 +569,9 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
     import faiss
     import numpy as np
 
-    from semsearch import search as S
-    from semsearch import vectors as V
-    from semsearch.normalize import fold_text
+    from semsearch.retrieval import search as S
+    from semsearch.store import vectors as V
+    from semsearch.text.normalize import fold_text
 
     out: dict = {}
     chosen = gen.faiss_index
@@ -618,7 +618,7 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         D_f, _ = flat.search(Q, 10)
         out["exact_cosine_top1_minus_top10_mean"] = round(float(np.mean(D_f[:, 0] - D_f[:, 9])), 5)
 
-    from semsearch.keyword import fts_match, search_terms
+    from semsearch.analysis.keyword import fts_match, search_terms
 
     shipped_fts, whole_fts, same = [], [], 0
     for i, q in enumerate(queries):
@@ -774,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _notes(result: dict) -> list[str]:
-    from semsearch import vectors as vecmod
+    from semsearch.store import vectors as vecmod
 
     notes = []
     for e in result["sizes"]:

@@ -35,8 +35,9 @@ def main() -> int:
     if found is None:
         return 2
     index, queries = found
-    from semsearch import Index, npencoder
-    from semsearch import search as S
+    from semsearch import Index
+    from semsearch.encoders import tokenized as npencoder
+    from semsearch.retrieval import search as S
 
     npencoder.serve_concurrently()
     idx = Index(index)

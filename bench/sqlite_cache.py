@@ -56,8 +56,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
-    from semsearch.keyword import fts_match, search_terms
-    from semsearch.normalize import fold_text
+    from semsearch.analysis.keyword import fts_match, search_terms
+    from semsearch.text.normalize import fold_text
 
     queries = json.loads((B.BENCH / ".cache" / "scale" / "queries-10000-200.json").read_text(encoding="utf-8"))
     matches = [m for m in (fts_match(search_terms(fold_text(q["q"]))) for q in queries) if m]

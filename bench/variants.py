@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import quality as Q  # noqa: E402
 from semsearch import Index  # noqa: E402
-from semsearch import rerank as R  # noqa: E402
-from semsearch import search as S  # noqa: E402
+from semsearch.retrieval import rerank as R  # noqa: E402
+from semsearch.retrieval import search as S  # noqa: E402
 from semsearch.evaluate import metrics  # noqa: E402
-from semsearch.translate import translations, translations_by_word  # noqa: E402
+from semsearch.analysis.translate import translations, translations_by_word  # noqa: E402
 
 SETS = ("dev", "seeds", "english", "reworded")
 

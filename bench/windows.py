@@ -30,12 +30,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 import quality as Q  # noqa: E402
-
+  # noqa: E402
 from semsearch import Index  # noqa: E402
-from semsearch import search as S  # noqa: E402
-from semsearch.chunk import sentence_spans  # noqa: E402
+from semsearch.retrieval import search as S  # noqa: E402
+from semsearch.ingest.chunk import sentence_spans  # noqa: E402
 from semsearch.evaluate import metrics  # noqa: E402
-from semsearch.normalize import fold_text  # noqa: E402
+from semsearch.text.normalize import fold_text  # noqa: E402
 
 
 def windows_of(text: str, width: int) -> list[str]:
@@ -75,7 +75,7 @@ def main() -> int:
         return out
 
     shipped = S.dense_candidates
-    from semsearch.chunk import sentence_windows
+    from semsearch.ingest.chunk import sentence_windows
     from semsearch.indexer import WINDOW_CHARS
 
     stored = [w for c in range(n) for w in sentence_windows(rows[c].embed_text, WINDOW_CHARS)]

@@ -9,17 +9,17 @@ Heavy dependencies (torch, sentence-transformers, faiss) load on first use.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Index", "Hit", "Answer", "Source"]
+__all__ = ["Index", "Hit", "Answer", "Source", "Settings", "DEFAULTS"]
 
 
 def __getattr__(name):
     if name == "Index":
-        from .index import Index
+        from semsearch.index import Index
         return Index
-    if name in ("Hit", "Source"):
-        from . import search
-        return getattr(search, name)
-    if name == "Answer":
-        from .answer import Answer
-        return Answer
+    if name in ("Hit", "Source", "Answer"):
+        from semsearch import types
+        return getattr(types, name)
+    if name in ("Settings", "DEFAULTS"):
+        from semsearch import config
+        return getattr(config, name)
     raise AttributeError(name)

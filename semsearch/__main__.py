@@ -1,5 +1,5 @@
 """``python -m semsearch`` runs the CLI."""
 
-from .cli import main
+from semsearch.interfaces.cli import main
 
 main()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import InputError
-from .normalize import match_key
+from semsearch.errors import InputError
+from semsearch.text.normalize import match_key
 
 DEPTH = 10
 

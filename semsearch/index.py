@@ -14,12 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .answer import Answer, WindowLookup, answer_question, unanswerable
-from .embed import Embedder
-from .errors import IndexProblem, InputError
-from .indexer import CHUNKER_VERSION, Progress, ReindexReport, corpus_changes, reindex
-from .search import MODES, Hit, search
+from semsearch import store
+from semsearch.analysis.translate import translations
+from semsearch.answer.abstain import unanswerable
+from semsearch.answer.extractive import answer_question
+from semsearch.config import DEFAULTS, Settings
+from semsearch.encoders.base import Encoder
+from semsearch.encoders.factory import load_encoder
+from semsearch.errors import IndexProblem, InputError
+from semsearch.indexer import CHUNKER_VERSION, Progress, ReindexReport, corpus_changes, reindex
+from semsearch.retrieval.search import MODES, search
+from semsearch.retrieval.sentences import WindowLookup
+from semsearch.text.normalize import fold_text
+from semsearch.types import Answer, Hit
 
 MAX_QUERY_CHARS = 4000
 
@@ -33,9 +40,9 @@ def _check_query(text: str) -> str:
 
 
 class _QuestionOnce:
-    """An embedder for one ``ask``: the question is encoded once, though search and answer both use it."""
+    """An encoder for one ``ask``: the question is encoded once, though search and answer both use it."""
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: Encoder):
         self._embedder = embedder
         self._vectors: dict[str, np.ndarray] = {}
 
@@ -51,17 +58,21 @@ class _QuestionOnce:
 class Index:
     """A semantic index in a folder. ``Index.open("index")`` does not build anything."""
 
-    def __init__(self, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None):
+    def __init__(self, path: str | Path = "index", model: str | None = None, embedder: Encoder | None = None,
+                 settings: Settings = DEFAULTS):
         self.path = Path(path)
+        self.settings = settings
         self._model_ref = model
-        self._embedder: Embedder | None = embedder
+        self._embedder: Encoder | None = embedder
         self._gen: store.Generation | None = None
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None) -> "Index":
-        """Bind to an index folder; ``embedder`` overrides the model (tests, custom encoders)."""
-        return cls(path, model, embedder)
+    def open(cls, path: str | Path = "index", model: str | None = None, embedder: Encoder | None = None,
+             settings: Settings = DEFAULTS) -> "Index":
+        """Bind to an index folder; ``embedder`` overrides the model (tests, custom encoders); ``settings`` holds
+        every weight and threshold (``DEFAULTS.but(rerank=False)`` is a variant)."""
+        return cls(path, model, embedder, settings)
 
     # -- state -------------------------------------------------------------
     def exists(self) -> bool:
@@ -76,17 +87,17 @@ class Index:
             if self._gen is None or self._gen.path != live:
                 # The old generation is not closed here: searches in other threads may still be
                 # reading it. Its connections close when the last of them lets go of it.
-                self._gen = store.open_live(self.path)
+                self._gen = store.open_live(self.path, self.settings)
             return self._gen
 
-    def embedder(self) -> Embedder:
+    def embedder(self) -> Encoder:
         """The embedder for this index: the model given, else the one the index was built with."""
         with self._lock:
             if self._embedder is None:
                 ref = self._model_ref
                 if ref is None and self.exists():
                     ref = self._generation().model
-                self._embedder = Embedder(ref)
+                self._embedder = load_encoder(ref, self.settings)
             return self._embedder
 
     def preload(self) -> None:
@@ -97,7 +108,7 @@ class Index:
             except IndexProblem:
                 pass  # the query itself will report it
 
-    def _checked(self) -> tuple[store.Generation, Embedder]:
+    def _checked(self) -> tuple[store.Generation, Encoder]:
         gen = self._generation()
         embedder = self.embedder()
         if gen.model != embedder.model_id:
@@ -114,29 +125,27 @@ class Index:
     def reindex_report(self, paths: list[str | Path] | None = None, rebuild: bool = False,
                        progress: Progress | None = None, windows: bool | None = None) -> ReindexReport:
         roots = [Path(p) for p in paths] if paths else None
-        return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress, windows=windows)
+        return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress, windows=windows,
+                       settings=self.settings)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
         gen, embedder = self._checked()
         return self._search(gen, embedder, query, k, mode)
 
-    @staticmethod
-    def _search(gen, embedder, query: str, k: int, mode: str) -> list[Hit]:
+    def _search(self, gen, embedder, query: str, k: int, mode: str) -> list[Hit]:
         query = _check_query(query)
         if not isinstance(k, int) or k < 1:
             raise InputError("k must be a whole number of at least 1")
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}")
-        return search(gen, embedder, query, k, mode)
+        return search(gen, embedder, query, k, mode, self.settings)
 
     def translations(self, query: str) -> list[str]:
         """The words of the index that ``query`` is also searched as: translations of its English words,
-        readings of romanised names, same-sense words for Chinese words the index lacks (translate.py)."""
-        from .normalize import fold_text
-        from .translate import translations
-
-        return translations(fold_text(_check_query(query)), self._generation().term_document_counts)
+        readings of romanised names, same-sense words for Chinese words the index lacks."""
+        return translations(fold_text(_check_query(query)), self._generation().term_document_counts, None,
+                            self.settings)
 
     def ask(self, question: str, k: int = 5, min_score: float | None = None,
             llm_url: str | None = None, llm_model: str | None = None, llm_timeout: float = 60.0) -> Answer:
@@ -150,7 +159,7 @@ class Index:
         if min_score is not None and not math.isfinite(min_score):
             raise InputError(f"min_score must be a finite number, not {min_score}")
         if llm_url:
-            from .llm import chat_endpoint
+            from semsearch.answer.llm import chat_endpoint
 
             chat_endpoint(llm_url)  # reject a malformed URL before any work
         gen, embedder = self._checked()
@@ -159,13 +168,13 @@ class Index:
 
         def extractive() -> Answer:
             return answer_question(question, hits, embedder, gen.term_document_counts, min_score=min_score,
-                                   windows=WindowLookup.of(gen))
+                                   windows=WindowLookup.of(gen), settings=self.settings)
 
         if not llm_url:
             return extractive()
-        from .llm import llm_answer
+        from semsearch.answer.llm import llm_answer
 
-        if unanswerable(question, hits, gen.term_document_counts, min_score):
+        if unanswerable(question, hits, gen.term_document_counts, min_score, self.settings):
             return Answer(no_answer=True, text="", hits=[], mode="extractive",
                           fallback="the passages found do not answer the question, so the LLM was not asked")
         return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)

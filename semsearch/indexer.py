@@ -20,22 +20,17 @@ from typing import Callable
 
 import numpy as np
 
-from . import store
-from .chunk import chunk_text, document_title, model_text, own_text, sentence_windows, with_context
-from .documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
-from .embed import Embedder
-from .errors import IndexProblem
-from .normalize import fold_text
+from semsearch import store
+from semsearch.config import DEFAULTS, Settings
+from semsearch.ingest.chunk import (chunk_text, document_title, embed_text_of, model_text, own_text, sentence_windows,
+                                     text_hash)
+from semsearch.ingest.documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
+from semsearch.encoders.base import Encoder
+from semsearch.errors import IndexProblem
+from semsearch.text.normalize import fold_text
 
 # Chunks carry over from the previous generation only if cut and labelled by the same version.
-# 3: a chunk's embedding text opens with its document's title.
 CHUNKER_VERSION = "3"
-# Embed each chunk with its document's title (embed_text_of); False only for A/B runs (bench/context.py).
-DOCUMENT_CONTEXT = True
-# Sentence windows of at most this many characters get vectors of their own (chunk.sentence_windows).
-# 60, 120 and 200 all helped on bench/questions (bench/results/windows.json); 120 is about two
-# Chinese sentences, and a text of that length or less needs no window.
-WINDOW_CHARS = 120
 WINDOW_BATCH = 256
 
 
@@ -72,27 +67,12 @@ class ReindexReport:
                 "seconds": round(self.seconds, 3)}
 
 
-def embed_text_of(title: str | None, text: str, context: str | None = None) -> str:
-    """What the model sees for a chunk: its document's title (``context``), its section title, the passage.
-
-    All folded. The document's title is left out where the section title already is it. A passage
-    deep in an article often never names what the article is about (the province, the body); with
-    the title its vector does (bench/results/context.md measures the difference).
-    """
-    body = fold_text(text)
-    own = f"{fold_text(title)}\n{body}" if title else body
-    return with_context(fold_text(context) if context and context != title else None, own)
-
-
-def text_hash(text: str) -> str:
-    """The key of a chunk's vectors: a hash of exactly the text the model sees."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebuild: bool = False,
-            progress: Progress | None = None, max_tokens: int = 256, windows: bool | None = None) -> ReindexReport:
+def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuild: bool = False,
+            progress: Progress | None = None, windows: bool | None = None,
+            settings: Settings = DEFAULTS) -> ReindexReport:
     """``windows``: embed sentence windows (True), not (False), or as the index did before (None; new: True)."""
     progress = progress or Progress()
+    max_tokens = settings.max_tokens
     started = time.perf_counter()
     with store.writer_lock(index_dir, on_wait=progress.on_warning):
         live = None
@@ -117,7 +97,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
         previous = live if same_chunking else None
         if windows is None:
             windows = live is None or live.window_chars != 0
-        window_chars = WINDOW_CHARS if windows else 0
+        window_chars = settings.window_chars if windows else 0
         # Windows cut another way (or an index from before windows): their vectors are made again.
         same_windows = live is not None and live.window_chars == window_chars
         if not roots:
@@ -134,7 +114,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
-            touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, max_tokens)
+            touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, settings)
             if previous is not None and not (report.added or report.updated or report.deleted) \
                     and set(live.roots) == {str(r) for r in roots} and same_windows and live.has_article_names:
                 # Nothing changed but some mtimes: record them; the live generation stays.
@@ -158,7 +138,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
             if same_windows and window_chars:
                 writer.reuse_window_vectors()
             if window_chars:
-                _embed_windows(writer, embedder, progress, embed_precision)
+                _embed_windows(writer, embedder, progress, embed_precision, window_chars)
             report.removed = writer.removed_count()
             report.total_chunks = writer.next_chunk
             dimension = _dimension(embedder, live, writer)
@@ -166,7 +146,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
             if live is not None:
                 live.close()
             progress.on_stage("writing")
-            writer.commit(dimension)
+            writer.commit(dimension, settings)
         except BaseException:
             writer.abort()
             raise
@@ -174,7 +154,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Embedder, rebui
     return report
 
 
-def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max_tokens) -> dict[int, float]:
+def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, settings: Settings) -> dict[int, float]:
     """Walk the corpus into ``writer``; returns new mtimes of unchanged files by old document id.
 
     Unchanged files keep their chunks when ``reuse_chunks`` (the chunker is the same); otherwise
@@ -215,8 +195,8 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
         else:
             report.added += 1
         progress.on_stage(f"chunking {rel}")
-        chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=max_tokens)
-        context = document_title(chunks) if DOCUMENT_CONTEXT else None
+        chunks = chunk_text(doc.text, embedder.count_tokens, fold_text, max_tokens=settings.max_tokens)
+        context = document_title(chunks) if settings.document_context else None
         writer.add_document(
             store.NewDocument(root=key[0], path=rel, size=doc.size, mtime=doc.mtime, sha256=doc.sha256,
                               encoding=doc.encoding),
@@ -233,9 +213,10 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, max
     return touched
 
 
-def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress: Progress, precision: str) -> None:
+def _embed_windows(writer: store.GenerationWriter, embedder: Encoder, progress: Progress, precision: str,
+                   window_chars: int) -> None:
     """Vectors for the sentence windows of every chunk text that has none yet (streamed, bounded memory)."""
-    total = sum(len(sentence_windows(own_text(text), WINDOW_CHARS)) for batch in writer.missing_window_texts()
+    total = sum(len(sentence_windows(own_text(text), window_chars)) for batch in writer.missing_window_texts()
                 for _, text in batch)
     if total:
         progress.on_stage("sentence windows")
@@ -257,7 +238,7 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Embedder, progress:
     queued = 0
     for batch in writer.missing_window_texts():
         for key, text in batch:
-            windows = sentence_windows(own_text(text), WINDOW_CHARS)
+            windows = sentence_windows(own_text(text), window_chars)
             pending.append((key, windows))
             queued += len(windows)
             if queued >= WINDOW_BATCH:
@@ -271,7 +252,7 @@ def _same_document(key: tuple[str, str], old: dict, mtime: float) -> store.NewDo
                              encoding=old["encoding"])
 
 
-def _dimension(embedder: Embedder, live: store.Generation | None, writer: store.GenerationWriter) -> int:
+def _dimension(embedder: Encoder, live: store.Generation | None, writer: store.GenerationWriter) -> int:
     row = writer.db.execute("SELECT length(vector) FROM vectors LIMIT 1").fetchone()
     if row:
         return row[0] // 4

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
-
+  # noqa: E402
 from semsearch import Index  # noqa: E402
 
 

@@ -5,12 +5,13 @@ import json
 import numpy as np
 
 from conftest import DEV_QUESTIONS
+from semsearch.config import DEFAULTS
 from semsearch import Index
-from semsearch.answer import WindowLookup, sentence_cosines
-from semsearch.chunk import sentence_windows
+from semsearch.retrieval.sentences import WindowLookup, sentence_cosines
+from semsearch.ingest.chunk import sentence_windows
 from semsearch.evaluate import is_relevant
-from semsearch.indexer import embed_text_of, text_hash
-from semsearch.search import Hit, Source
+from semsearch.ingest.chunk import embed_text_of, text_hash
+from semsearch.types import Hit, Source
 
 LONG = "甲市政协建成委员工作站一千个。" + "乙县政协开展读书活动十二次,参加委员三百人。" * 3 + "丙区政协举办协商会议四十场。"
 
@@ -79,7 +80,8 @@ def _english_hit(text: str, cosine: float) -> Hit:
 
 
 def test_an_english_question_naming_nothing_is_answered_when_one_passage_holds_three_of_its_words():
-    from semsearch.answer import MIN_COSINE_TRANSLATED, unanswerable
+    from semsearch.answer.abstain import unanswerable
+    MIN_COSINE_TRANSLATED = DEFAULTS.min_cosine_translated
 
     in_corpus = {"发言": 3, "提交": 2, "委员": 9, "天气": 1}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
@@ -93,7 +95,8 @@ def test_an_english_question_naming_nothing_is_answered_when_one_passage_holds_t
 
 
 def test_an_english_question_embedded_with_translations_must_reach_the_higher_cosine():
-    from semsearch.answer import MIN_COSINE_OTHER, MIN_COSINE_TRANSLATED, unanswerable
+    from semsearch.answer.abstain import unanswerable
+    MIN_COSINE_OTHER, MIN_COSINE_TRANSLATED = DEFAULTS.min_cosine_other, DEFAULTS.min_cosine_translated
 
     in_corpus = {"发言": 3, "提交": 2, "委员": 9}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
@@ -108,7 +111,8 @@ def test_an_english_question_embedded_with_translations_must_reach_the_higher_co
 
 
 def test_a_chinese_question_over_english_text_is_answered_when_one_passage_holds_its_words_glosses():
-    from semsearch.answer import MIN_COSINE_CJK, MIN_COSINE_OTHER, unanswerable
+    from semsearch.answer.abstain import unanswerable
+    MIN_COSINE_CJK, MIN_COSINE_OTHER = DEFAULTS.min_cosine_cjk, DEFAULTS.min_cosine_other
 
     in_corpus = {"ferry": 2, "peak": 1, "times": 3, "boats": 1, "weather": 0}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
@@ -138,7 +142,7 @@ def test_english_questions_without_a_shared_name_are_answered_and_off_topic_ones
 
 
 def test_a_question_asking_for_a_number_names_the_measure_word_it_wants():
-    from semsearch.answer import asked_unit
+    from semsearch.text.quantity import asked_unit
 
     assert asked_unit("河池市政协协调创建了多少个协商议事室?") == "个"
     assert asked_unit("邻水县政協編輯了多少期《社情民意》?") == "期"  # Traditional too
@@ -150,7 +154,8 @@ def test_a_question_asking_for_a_number_names_the_measure_word_it_wants():
 
 
 def test_a_sentence_stating_the_number_asked_for_gets_the_answer_type_bonus():
-    from semsearch.answer import QUANTITY_BONUS, SAME_UNIT_BONUS, answer_type_bonus
+    from semsearch.text.quantity import answer_type_bonus
+    QUANTITY_BONUS, SAME_UNIT_BONUS = DEFAULTS.quantity_bonus, DEFAULTS.same_unit_bonus
 
     assert answer_type_bonus("件", "推動解決問題9800余件") == QUANTITY_BONUS + SAME_UNIT_BONUS
     assert answer_type_bonus("件", "开展活动1.4万余次") == QUANTITY_BONUS  # a number, counted in another unit
@@ -172,7 +177,7 @@ class FlatEmbedder:
 
 
 def test_how_many_questions_are_answered_by_the_sentence_that_states_a_count():
-    from semsearch.answer import answer_question
+    from semsearch.answer.extractive import answer_question
 
     text = "乙县开展读书活动成效明显。乙县开展读书活动十二次。"
     hit = Hit(rank=1, score=1.0, text=text, title=None, chunk_id=0, dense_score=0.95,
@@ -183,7 +188,7 @@ def test_how_many_questions_are_answered_by_the_sentence_that_states_a_count():
 
 
 def test_ask_encodes_the_question_once_for_search_and_answer(real_index):
-    from semsearch.embed import Embedder
+    from semsearch.encoders.embedder import Embedder
 
     embedder = Embedder()
     encoded = []
@@ -195,7 +200,7 @@ def test_ask_encodes_the_question_once_for_search_and_answer(real_index):
 
 
 def test_a_count_in_the_measure_word_asked_is_recognised_but_not_the_article_yi():
-    from semsearch.answer import states_count_in
+    from semsearch.text.quantity import states_count_in
 
     assert states_count_in("间", "各县区建成委員書屋35間")
     assert states_count_in("项", "完善三项制度")
@@ -203,8 +208,8 @@ def test_a_count_in_the_measure_word_asked_is_recognised_but_not_the_article_yi(
     assert not states_count_in("个", "建成委员书屋35间")
 
 
-def test_the_answer_prefers_a_sentence_from_the_document_naming_what_the_question_names(monkeypatch):
-    from semsearch import answer as answer_module
+def test_the_answer_prefers_a_sentence_from_the_document_naming_what_the_question_names():
+    from semsearch.answer.extractive import answer_question
 
     def hit(rank, text, names):
         return Hit(rank=rank, score=1.0, text=text, title=None, chunk_id=rank, dense_score=0.95, names=names,
@@ -212,17 +217,17 @@ def test_the_answer_prefers_a_sentence_from_the_document_naming_what_the_questio
 
     hits = [hit(1, "委员书屋建成12间。", (0, 1)), hit(2, "委员书屋建成35间。", (1, 1))]  # only the 2nd's article names 河池
 
-    def best():
-        answer = answer_module.answer_question("河池的委员书屋建成多少间?", hits, FlatEmbedder())
+    def best(settings=DEFAULTS):
+        answer = answer_question("河池的委员书屋建成多少间?", hits, FlatEmbedder(), settings=settings)
         return max(answer.sentences, key=lambda s: s.score).text
 
     assert best() == "委员书屋建成35间。"
-    monkeypatch.setattr(answer_module, "DOCUMENT_NAME_BONUS", 0.0)
-    assert best() == "委员书屋建成12间。"  # without it, the higher-ranked passage's sentence wins
+    assert best(DEFAULTS.but(document_name_bonus=0.0)) == "委员书屋建成12间。"  # without it, the higher-ranked passage's sentence wins
 
 
 def test_a_name_the_corpus_lacks_means_no_answer_unless_the_tagger_mistook_a_common_word_for_it():
-    from semsearch.answer import MIN_COSINE_CJK, unanswerable
+    from semsearch.answer.abstain import unanswerable
+    MIN_COSINE_CJK = DEFAULTS.min_cosine_cjk
 
     in_corpus = {"绿春县": 1, "爬别村": 1, "橙子": 1, "丰收": 1, "政协": 5, "委员": 5, "工作室": 2}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
@@ -235,7 +240,7 @@ def test_a_name_the_corpus_lacks_means_no_answer_unless_the_tagger_mistook_a_com
 
 
 def test_a_question_with_nothing_to_look_for_is_never_answered_even_below_min_score():
-    from semsearch.answer import unanswerable
+    from semsearch.answer.abstain import unanswerable
 
     counts = lambda terms: dict.fromkeys(terms, 3)  # noqa: E731
     hits = [_english_hit("甲市政协建成委员工作站一千个。", 0.99)]
@@ -275,9 +280,9 @@ def test_a_fact_two_passages_quote_is_said_once_in_the_answer(tmp_path):
 
 
 def test_answer_sentences_never_repeat_one_another(tmp_path, fake_embedder):
-    from semsearch.answer import repeats
-    from semsearch.normalize import match_key
-    from semsearch.search import shingles
+    from semsearch.answer.extractive import repeats
+    from semsearch.text.normalize import match_key
+    from semsearch.text.similarity import shingles
 
     corpus = _two_reports_of_one_fact(tmp_path)
     index = Index.open(tmp_path / "idx", embedder=fake_embedder)
@@ -301,7 +306,7 @@ def test_chinese_questions_over_english_text_are_answered_from_it_and_off_topic_
 
 
 def test_an_absent_capitalised_word_is_a_missing_name_unless_it_is_a_common_word_or_the_question_is_title_case():
-    from semsearch.answer import absent_latin_names
+    from semsearch.answer.abstain import absent_latin_names
 
     counts = lambda terms: {t: int(t in ("riverside", "library")) for t in terms}  # noqa: E731
     assert absent_latin_names("How many books did the Riverside library lend in London?", counts) == ["london"]
@@ -311,7 +316,8 @@ def test_an_absent_capitalised_word_is_a_missing_name_unless_it_is_a_common_word
 
 
 def test_an_english_question_over_english_text_has_its_own_threshold_and_names_it_must_find():
-    from semsearch.answer import MIN_COSINE_OTHER, MIN_COSINE_SAME_NON_CJK, unanswerable
+    from semsearch.answer.abstain import unanswerable
+    MIN_COSINE_OTHER, MIN_COSINE_SAME_NON_CJK = DEFAULTS.min_cosine_other, DEFAULTS.min_cosine_same_non_cjk
 
     counts = lambda terms: {t: int(t in ("ferry", "crossing", "takes", "take")) for t in terms}  # noqa: E731
     crossing = "The crossing itself takes 12 minutes."

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from semsearch.chunk import (CONTEXT_END, chunk_text, document_title, model_text, own_text, sentence_spans,
+from semsearch.ingest.chunk import (CONTEXT_END, chunk_text, document_title, model_text, own_text, sentence_spans,
                              sentence_windows, with_context)
-from semsearch.normalize import fold_text
+from semsearch.text.normalize import fold_text
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -166,7 +166,7 @@ def test_own_text_gives_back_the_chunks_text_with_or_without_a_context(context, 
 
 
 def test_a_line_that_is_only_a_parenthesised_byline_closes_an_article():
-    from semsearch.chunk import closes_article
+    from semsearch.ingest.chunk import closes_article
 
     assert closes_article("推动委员联系界别群众工作走深走实。\n(甘肃省政协机关)")
     assert closes_article("……凝聚起强大合力。\n  （记者 张三）  \n")

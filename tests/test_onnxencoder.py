@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import onnxencoder
-from semsearch.embed import Embedder, models_dir
-from semsearch.npencoder import NumpyEncoder
-from semsearch.onnxencoder import OnnxEncoder, has_valid_export
+from semsearch.encoders import onnx as onnxencoder
+from semsearch.config import models_dir
+from semsearch.encoders.embedder import Embedder
+from semsearch.encoders.tokenized import NumpyEncoder
+from semsearch.encoders.onnx import OnnxEncoder, has_valid_export
 
 from conftest import SEEDS
 
@@ -133,14 +134,13 @@ def test_cpu_flags_reads_this_machines_cpu():
 
 
 def test_questions_stay_on_the_float_graph_unless_int8_questions_are_asked_for(monkeypatch):
-    from semsearch import embed
+    from semsearch.config import DEFAULTS
 
     question = "如何建设委员工作站?"
     monkeypatch.setenv("SEMSEARCH_INT8", "1")
     default = Embedder()
     assert default.passage_precision() == "int8" and default._light.graph.name == onnxencoder.GRAPH
-    monkeypatch.setattr(embed, "QUESTIONS_INT8", True)  # the variant bench/quality.py --int8-questions measures
-    int8 = Embedder()
+    int8 = Embedder(settings=DEFAULTS.but(questions_int8=True))  # the variant bench/quality.py --int8-questions measures
     assert int8._light.graph.name == onnxencoder.INT8_GRAPH
     cosine = float(int8.encode_query(question) @ default.encode_query(question))
     assert onnxencoder.MIN_INT8_COSINE <= cosine < 0.99999  # close to the float vector, and not it
@@ -165,9 +165,9 @@ def test_an_int8_graph_of_an_older_recipe_is_not_used_and_model_install_remakes_
     assert has_valid_export(folder) and not onnxencoder.has_current_int8(folder)
     assert Embedder(str(folder)).passage_precision() == "float32"  # the float graph still serves
 
-    from semsearch import cli
+    from semsearch.interfaces import model_commands
 
-    assert cli._export_onnx(folder, force=False)
+    assert model_commands._export_onnx(folder, force=False)
     assert onnxencoder.has_current_int8(folder)
     assert Embedder(str(folder)).passage_precision() == "int8"
 
@@ -176,7 +176,7 @@ def test_embedder_indexes_and_queries_through_onnx_without_importing_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from semsearch.embed import Embedder; e = Embedder(); "
+    code = ("import sys; from semsearch.encoders.embedder import Embedder; e = Embedder(); "
             "q = e.encode_query('如何建设委员工作站?'); p = e.encode_passages(['委员工作站', '协商']); "
             "print(type(e._light).__name__, type(e._passage_encoder()).__name__, q.shape, p.shape, "
             "'torch' in sys.modules)")

@@ -4,8 +4,11 @@ import numpy as np
 
 from conftest import REPO
 from semsearch import Index
-from semsearch.rerank import rerank
-from semsearch.search import RERANK_DEPTH, Hit, Source
+from semsearch.retrieval.rerank import rerank
+from semsearch.config import DEFAULTS
+from semsearch.types import Hit, Source
+
+RERANK_DEPTH = DEFAULTS.rerank_depth
 
 
 def _hit(rank: int, text: str) -> Hit:
@@ -37,26 +40,19 @@ def test_search_with_k_1_returns_the_first_hit_of_k_5(real_index):
         assert idx.search(question, k=1)[0].chunk_id == idx.search(question, k=5)[0].chunk_id
 
 
-def test_reranking_by_best_sentence_raises_hit_at_1_on_our_questions(real_index, monkeypatch):
-    # Measured on bench/questions/seeds_questions.jsonl: hit@1 0.908 with reranking, 0.846 without
-    # (bench/results/variants.md); the dev file's 10 give 0.9 either way since chunks carry their document's title.
-    from semsearch import search
+def test_reranking_by_best_sentence_raises_hit_at_1_on_our_questions(real_index):
     from semsearch.evaluate import evaluate, load_questions
 
-    idx = Index.open(real_index)
     questions = load_questions(REPO / "bench" / "questions" / "seeds_questions.jsonl")
-    reranked = evaluate(idx, questions)
-    monkeypatch.setattr(search, "RERANK", False)
-    fused = evaluate(idx, questions)
+    reranked = evaluate(Index.open(real_index), questions)
+    fused = evaluate(Index.open(real_index, settings=DEFAULTS.but(rerank=False)), questions)
     assert reranked["questions"] == 65
     assert reranked["hit@1"] > fused["hit@1"] and reranked["hit@5"] == fused["hit@5"]
 
 
-def test_with_no_weight_on_the_sentence_the_fused_order_stands(monkeypatch):
-    from semsearch import rerank as rerank_module
-
+def test_with_no_weight_on_the_sentence_the_fused_order_stands():
     filler = "政协委员积极履职尽责，围绕中心工作开展调研。"
     hits = [_hit(1, filler * 3), _hit(2, filler + "甲县委员书屋建成35间。"), _hit(3, filler)]
-    monkeypatch.setattr(rerank_module, "SENTENCE_WEIGHT", 0.0)  # the margin counts for nothing: fused order
-    out = rerank("甲县委员书屋建成多少间?", hits, np.zeros(2, dtype=np.float32), _no_vectors, None)
+    no_margin = DEFAULTS.but(sentence_weight=0.0)  # the margin counts for nothing: fused order
+    out = rerank("甲县委员书屋建成多少间?", hits, np.zeros(2, dtype=np.float32), _no_vectors, None, no_margin)
     assert [h.chunk_id for h in out] == [1, 2, 3] and [h.score for h in out] == [h.score for h in hits]

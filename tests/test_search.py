@@ -5,10 +5,11 @@ import json
 import pytest
 
 from conftest import DEV_QUESTIONS
+from semsearch.config import DEFAULTS
 from semsearch import Index
 from semsearch.evaluate import is_relevant
-from semsearch.keyword import document_terms_and_names, latin_names, query_terms, question_name_keys
-from semsearch.search import fuse_scores, normalise_dense, normalise_keyword
+from semsearch.analysis.keyword import document_terms_and_names, latin_names, query_terms, question_name_keys
+from semsearch.retrieval.fusion import fuse_scores, normalise_dense, normalise_keyword
 
 PARA = "河池市政协协调创建了604个协商议事室，推动协商向基层延伸，群众反映的问题得到及时解决。"
 
@@ -102,26 +103,25 @@ def _two_articles(root):
                                 "每季度举办一次读书分享会，交流心得体会，使用率很高。\n", encoding="utf-8")
 
 
-def test_a_passage_whose_article_names_the_place_asked_about_ranks_first(tmp_path, fake_embedder, monkeypatch):
-    from semsearch import search
-
+def test_a_passage_whose_article_names_the_place_asked_about_ranks_first(tmp_path, fake_embedder):
     _two_articles(tmp_path / "corpus")
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([tmp_path / "corpus"])
     question = "河池的委员书屋建成多少间？"
 
-    def book_rooms_in_order():
-        return [h for h in idx.search(question, k=5) if "委员书屋建成" in h.text]
+    def book_rooms_in_order(settings=DEFAULTS):
+        found = Index.open(tmp_path / "idx", embedder=fake_embedder, settings=settings).search(question, k=5)
+        return [h for h in found if "委员书屋建成" in h.text]
 
     hechi, other = book_rooms_in_order()
     assert "35间" in hechi.text and hechi.explanation()["document_names"] == "1/1"
     assert other.explanation()["document_names"] == "0/1"
-    monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
-    assert "12间" in book_rooms_in_order()[0].text  # without the names, the other city's passage comes first
+    assert "12间" in book_rooms_in_order(DEFAULTS.but(document_name_weight=0.0))[0].text  # without the names, the other city's passage comes first
 
 
 def test_a_name_every_document_holds_adds_nothing_and_a_rare_name_weighs_most():
-    from semsearch.search import DOCUMENT_NAME_WEIGHT, document_name_bonus
+    from semsearch.retrieval.fusion import document_name_bonus
+    DOCUMENT_NAME_WEIGHT = DEFAULTS.document_name_weight
 
     named = {1: {"zhongguo", "hechi"}, 2: {"zhongguo", "gansu"}, 3: {"zhongguo"}}
     bonus = document_name_bonus({"zhongguo": 100, "hechi": 2, "gansu": 50}, named, documents=100)
@@ -130,10 +130,7 @@ def test_a_name_every_document_holds_adds_nothing_and_a_rare_name_weighs_most():
     assert document_name_bonus({"zhongguo": 100}, named, documents=100) == {}
 
 
-def test_a_question_asking_how_many_in_a_measure_word_lifts_passages_stating_such_a_count(tmp_path, fake_embedder,
-                                                                                         monkeypatch):
-    from semsearch import search
-
+def test_a_question_asking_how_many_in_a_measure_word_lifts_passages_stating_such_a_count(tmp_path, fake_embedder):
     _two_articles(tmp_path / "corpus")
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([tmp_path / "corpus"])
@@ -142,9 +139,9 @@ def test_a_question_asking_how_many_in_a_measure_word_lifts_passages_stating_suc
     lifted = {h.chunk_id: h.score for h in hits}
     counts = {h.chunk_id for h in hits if h.explanation()["states_asked_count"]}
     assert all("间" in h.text for h in hits if h.chunk_id in counts)
-    weight = search.ANSWER_UNIT_WEIGHT
-    monkeypatch.setattr(search, "ANSWER_UNIT_WEIGHT", 0.0)
-    plain = {h.chunk_id: h.score for h in idx.search(question, k=10)}
+    weight = DEFAULTS.answer_unit_weight
+    unlifted = Index.open(tmp_path / "idx", embedder=fake_embedder, settings=DEFAULTS.but(answer_unit_weight=0.0))
+    plain = {h.chunk_id: h.score for h in unlifted.search(question, k=10)}
     assert weight > 0 and len(counts) == 2 and set(plain) == set(lifted)
     for cid in plain:
         gain = lifted[cid] - plain[cid]
@@ -238,22 +235,16 @@ def test_english_questions_find_chinese_passages(real_index):
     assert any(is_relevant(h.text, ("协调创建604个协商议事室",)) for h in hits)
 
 
-def test_an_english_question_naming_a_city_lifts_the_passage_of_that_citys_article(real_index, monkeypatch):
-    # The passage on Hechi's 604 rooms never says "Hechi"; its article does. Measured ranks with and without the
-    # article's names: 2 and 3 (hybrid, reranked). By fusion alone they were 1 and 2 until `Hechi` was also searched
-    # as 河池 (translate.named); that lifts the article's other passages, which say 河池 and share the names, and
-    # by fusion alone the names then decide nothing here (2 and 2), so this pins the whole ranking.
-    from semsearch import search
-
+def test_an_english_question_naming_a_city_lifts_the_passage_of_that_citys_article(real_index):
+    # The passage on Hechi's 604 rooms never says "Hechi"; its article does.
     question = "How many consultation and deliberation rooms did the Hechi CPPCC help set up?"
 
-    def rank():
-        hits = Index.open(real_index).search(question, k=10)
+    def rank(settings=DEFAULTS):
+        hits = Index.open(real_index, settings=settings).search(question, k=10)
         return next((h.rank for h in hits if is_relevant(h.text, ("协调创建604个协商议事室",))), 99)
 
     with_names = rank()
-    monkeypatch.setattr(search, "DOCUMENT_NAME_WEIGHT", 0.0)
-    assert with_names <= 2 and with_names < rank()
+    assert with_names <= 2 and with_names < rank(DEFAULTS.but(document_name_weight=0.0))
 
 
 def test_dev_questions_reach_hit_at_5_of_0_9_through_the_api(real_index):
@@ -278,7 +269,7 @@ def test_held_out_english_and_reworded_questions_keep_their_hit_at_5(real_index,
 def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_index):
     from concurrent.futures import ThreadPoolExecutor
 
-    from semsearch.npencoder import _blas
+    from semsearch.encoders.tokenized import _blas
 
     questions = [json.loads(line)["q"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     idx = Index.open(real_index)
@@ -294,7 +285,7 @@ def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_inde
 def test_a_passage_is_lifted_by_its_best_sentence_window_and_others_keep_their_cosine():
     import numpy as np
 
-    from semsearch.search import with_window_scores
+    from semsearch.retrieval.dense import with_window_scores
 
     query = np.array([1.0, 0.0], dtype=np.float32)
 
@@ -315,7 +306,7 @@ def test_the_shared_index_has_window_vectors_for_its_long_passages(real_index):
 
 
 def test_an_english_query_is_embedded_with_the_most_used_translation_of_each_word():
-    from semsearch.search import query_text_for_embedding
+    from semsearch.retrieval.dense import query_text_for_embedding
 
     in_corpus = {"委员": 9, "成员": 2, "读书": 3}
     counts = lambda terms: {t: in_corpus.get(t, 0) for t in terms}  # noqa: E731
@@ -329,14 +320,14 @@ def test_an_english_query_is_embedded_with_the_most_used_translation_of_each_wor
 
 def test_a_vector_search_uses_the_spare_core_only_when_no_other_search_is_running(tmp_path, corpus, fake_embedder,
                                                                                    monkeypatch):
-    from semsearch import search as S
+    from semsearch.retrieval import search as S
 
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
     seen = []
     real = S.dense_candidates
-    monkeypatch.setattr(S, "dense_candidates", lambda gen, vector, n, cores_free=False:
-                        seen.append(cores_free) or real(gen, vector, n, cores_free))
+    monkeypatch.setattr(S, "dense_candidates", lambda gen, vector, n, cores_free=False, settings=DEFAULTS:
+                        seen.append(cores_free) or real(gen, vector, n, cores_free, settings))
     alone = idx.search("委员工作站", k=3, mode="dense")
     with S._SEARCHES:  # as if a server thread were in the middle of another search
         beside_another = idx.search("委员工作站", k=3, mode="dense")
@@ -349,7 +340,7 @@ def test_a_lone_hybrid_search_splits_its_vector_search_while_its_own_keyword_loo
         tmp_path, corpus, fake_embedder, monkeypatch):
     import threading
 
-    from semsearch import search as S
+    from semsearch.retrieval import search as S
 
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
@@ -363,10 +354,10 @@ def test_a_lone_hybrid_search_splits_its_vector_search_while_its_own_keyword_loo
     seen = []
     real_dense = S.dense_candidates
 
-    def dense(gen, vector, n, cores_free=False):
+    def dense(gen, vector, n, cores_free=False, settings=DEFAULTS):
         seen.append(cores_free)
         release.set()
-        return real_dense(gen, vector, n, cores_free)
+        return real_dense(gen, vector, n, cores_free, settings)
 
     monkeypatch.setattr(S, "keyword_candidates", slow_keyword)
     monkeypatch.setattr(S, "dense_candidates", dense)
@@ -375,7 +366,8 @@ def test_a_lone_hybrid_search_splits_its_vector_search_while_its_own_keyword_loo
 
 
 def test_keyword_search_weighs_most_when_question_and_nearest_passage_are_both_chinese():
-    from semsearch.search import KEYWORD_WEIGHT, OTHER_KEYWORD_WEIGHT, keyword_weight
+    from semsearch.retrieval.fusion import keyword_weight
+    KEYWORD_WEIGHT, OTHER_KEYWORD_WEIGHT = DEFAULTS.keyword_weight, DEFAULTS.other_keyword_weight
 
     assert OTHER_KEYWORD_WEIGHT < KEYWORD_WEIGHT
     assert keyword_weight("委员工作站有多少个", "建成委员工作站35个。") == KEYWORD_WEIGHT

@@ -120,7 +120,7 @@ def test_search_and_ask_are_503_while_loading_and_status_answers(real_index, mon
     """In-process uvicorn with the load held back, to see the loading state deterministically."""
     import uvicorn
 
-    from semsearch import server as server_module
+    from semsearch.interfaces import server as server_module
 
     release = threading.Event()
 

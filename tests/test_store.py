@@ -5,9 +5,10 @@ import json
 import pytest
 
 from conftest import DEV_QUESTIONS, REPO
-from semsearch import Index, store
-from semsearch.keyword import bm25_ceiling, fts_match, search_terms
-from semsearch.normalize import fold_text
+from semsearch import Index
+from semsearch import store
+from semsearch.analysis.keyword import bm25_ceiling, fts_match, search_terms
+from semsearch.text.normalize import fold_text
 
 
 @pytest.fixture
@@ -39,8 +40,7 @@ def test_no_term_adds_more_to_a_rows_bm25_than_its_ceiling(seeds_generation):
 def test_scoring_rare_terms_first_gives_exactly_the_whole_querys_top_n(seeds_generation, monkeypatch):
     gen = seeds_generation
     # The seeds are small: make a term common from 20% of the chunks on, however few rows that is.
-    monkeypatch.setattr(store, "COMMON_TERM_SHARE", 0.2)
-    monkeypatch.setattr(store, "COMMON_TERM_ROWS", 1)
+    common = {"common_share": 0.2, "common_rows": 1}
     passes = []
     whole = gen._bm25
     monkeypatch.setattr(gen, "_bm25", lambda match, n, within=None: passes.append(within) or whole(match, n, within))
@@ -51,7 +51,7 @@ def test_scoring_rare_terms_first_gives_exactly_the_whole_querys_top_n(seeds_gen
             continue
         for n in (5, 50):
             passes.clear()
-            got = gen.keyword_candidates(terms, n)
+            got = gen.keyword_candidates(terms, n, **common)
             expected = whole(fts_match(terms), n)
             assert sorted(got) == sorted(expected), question
             compared += 1

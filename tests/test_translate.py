@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from semsearch import translate
+from semsearch.analysis import dictionary, translate
+from semsearch.config import DEFAULTS
 from semsearch.index import Index
 from semsearch.evaluate import is_relevant
 
@@ -29,22 +30,22 @@ LINES = [
 
 
 def test_a_gloss_maps_its_stemmed_words_to_the_headword_ranked_by_gloss_length():
-    table = translate.invert(LINES)
+    table = dictionary.invert(LINES)
     assert dict(map(tuple, table["speech"])) == {"讲话": 1, "演说": 1, "发言": 2}
     assert dict(map(tuple, table["submit"])) == {"提交": 1}  # "(a report etc)" is dropped, not a word
     assert table["china"] == [["中国", 1]]  # a proper noun whose gloss is a translation, not its own pinyin
 
 
 def test_a_proper_noun_glossed_with_its_own_pinyin_is_a_name_and_its_description_translates_nothing():
-    assert translate.names(LINES) == {"gansu": ["甘肃"], "hechi": ["河池"], "nanchang": ["南昌"], "xian": ["西安"],
+    assert dictionary.names(LINES) == {"gansu": ["甘肃"], "hechi": ["河池"], "nanchang": ["南昌"], "xian": ["西安"],
                                       "luchun": ["绿春"]}
-    table = translate.invert(LINES)
-    stem = translate._stem()
+    table = dictionary.invert(LINES)
+    stem = dictionary.stemmer()
     described = {stem(w) for w in ("province", "city", "county", "capital", "guangxi", "gansu", "hechi")}
     assert described == {"provinc", "citi", "counti", "capit", "guangxi", "gansu", "hechi"}
     assert not described & set(table)  # "county" must not find 南昌 ("also Nanchang county")
-    assert translate.own_name("He2 chi2", "Hechi prefecture-level city") == "hechi"
-    assert translate.own_name("he2 chi2", "Hechi prefecture-level city") is None  # lower-case pinyin: no proper noun
+    assert dictionary.own_name("He2 chi2", "Hechi prefecture-level city") == "hechi"
+    assert dictionary.own_name("he2 chi2", "Hechi prefecture-level city") is None  # lower-case pinyin: no proper noun
 
 
 def test_a_capitalised_place_name_is_searched_as_that_place_and_the_words_containing_it():
@@ -61,7 +62,7 @@ def test_a_capitalised_place_name_is_searched_as_that_place_and_the_words_contai
 
 
 def test_single_characters_long_glosses_and_cross_references_give_no_translation():
-    table = translate.invert(LINES)
+    table = dictionary.invert(LINES)
     assert all(head != "次" for heads in table.values() for head, _ in heads)  # not a keyword term
     assert all(head != "假大空" for heads in table.values() for head, _ in heads)  # gloss of > 3 words
     assert all(head != "俗语" for heads in table.values() for head, _ in heads)  # "see ..." only
@@ -79,37 +80,32 @@ def test_translations_keep_only_terms_the_index_contains_best_rank_first():
 
 def test_translations_are_capped_per_english_word():
     terms = translate.translations("time", lambda ts: dict.fromkeys(ts, 1))
-    assert 0 < len(terms) <= translate.PER_WORD
+    assert 0 < len(terms) <= DEFAULTS.translations_per_word
 
 
 def test_the_inverted_table_is_built_once_and_rebuilt_when_stale(tmp_path):
     path = tmp_path / "table.sqlite"
-    translate.build_table(path)
+    dictionary.build_table(path)
     built = path.stat().st_mtime_ns
-    assert translate.build_table(path).stat().st_mtime_ns == built  # a matching stamp: reused
+    assert dictionary.build_table(path).stat().st_mtime_ns == built  # a matching stamp: reused
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = 'old' WHERE key = 'stamp'")
-    translate.build_table(path)
+    dictionary.build_table(path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta").fetchone()[0] != "old"
         assert db.execute("SELECT count(*) FROM glosses WHERE word = 'speech'").fetchone()[0] > 5
 
 
 @pytest.mark.slow
-def test_an_english_question_gets_keyword_hits_from_translated_terms(real_index, monkeypatch):
-    from semsearch import search
-
+def test_an_english_question_gets_keyword_hits_from_translated_terms(real_index):
     question = "During this year's provincial two sessions, how many speeches did sector-group members in Gansu submit?"
     gold = "组织界别委员提交发言78篇"
-    index = Index.open(real_index)
-
-    def rank_of_gold() -> int | None:
-        hits = index.search(question, k=10, mode="keyword")
+    def rank_of_gold(settings=DEFAULTS) -> int | None:
+        hits = Index.open(real_index, settings=settings).search(question, k=10, mode="keyword")
         return next((h.rank for h in hits if is_relevant(h.text, (gold,))), None)
 
     with_translation = rank_of_gold()
-    monkeypatch.setattr(search, "TRANSLATE", False)
-    without = rank_of_gold()
+    without = rank_of_gold(DEFAULTS.but(translate=False))
     assert with_translation is not None and with_translation <= 3
     assert without is None or without > with_translation
 
@@ -124,7 +120,7 @@ def test_place_names_in_an_english_question_are_searched_as_the_places_of_the_re
 
 
 def test_translated_terms_are_highlighted_in_the_source_text_across_scripts():
-    from semsearch.highlight import term_spans
+    from semsearch.interfaces.highlight import term_spans
 
     passage = "組織界別委員提交發言78篇。"
     spans = term_spans(passage, "How many speeches were submitted?", ("提交", "发言"))
@@ -133,7 +129,7 @@ def test_translated_terms_are_highlighted_in_the_source_text_across_scripts():
 
 
 def test_single_character_entries_give_each_syllable_its_characters():
-    read_as = translate.readings(LINES + ["女 女 [nu:3] /female/woman/\n", "猛 猛 [meng3] /fierce/\n"])
+    read_as = dictionary.readings(LINES + ["女 女 [nu:3] /female/woman/\n", "猛 猛 [meng3] /fierce/\n"])
     assert read_as["ci"] == ["次"] and read_as["nv"] == ["女"] and read_as["meng"] == ["猛"]
     assert "fayan" not in read_as  # two-character words are not readings of a syllable
 
@@ -169,12 +165,12 @@ def test_a_chinese_word_the_index_never_uses_is_searched_as_same_sense_words_it_
 
 
 def test_without_a_writable_folder_for_the_dictionary_questions_still_work_without_its_help(monkeypatch, capsys):
-    monkeypatch.setattr(translate, "build_table", lambda path: (_ for _ in ()).throw(OSError("read-only")))
-    translate.table_path.cache_clear()
+    monkeypatch.setattr(dictionary, "build_table", lambda path: (_ for _ in ()).throw(OSError("read-only")))
+    dictionary.table_path.cache_clear()
     translate._same_sense.cache_clear()
-    monkeypatch.setattr(translate, "_heads_of_stem", {})
-    monkeypatch.setattr(translate, "_heads_of_name", {})
-    monkeypatch.setattr(translate, "_english_of_headword", {})
+    monkeypatch.setattr(dictionary, "_heads_of_stem", {})
+    monkeypatch.setattr(dictionary, "_heads_of_name", {})
+    monkeypatch.setattr(dictionary, "_english_of_headword", {})
     try:
         counts = lambda ts: dict.fromkeys(ts, 1)  # noqa: E731
         assert translate.translations("How many speeches did members submit?", counts) == []
@@ -182,28 +178,28 @@ def test_without_a_writable_folder_for_the_dictionary_questions_still_work_witho
         assert translate.english_by_word("图书馆", lambda ts: dict.fromkeys(ts, 0)) == {"图书馆": [], "图书": [], "书馆": []}
         assert "cannot build the CC-CEDICT table" in capsys.readouterr().err
     finally:
-        translate.table_path.cache_clear()
+        dictionary.table_path.cache_clear()
         translate._same_sense.cache_clear()
 
 
-def test_the_commonest_dictionary_words_are_dropped_first_when_their_postings_exceed_the_budget(monkeypatch):
-    monkeypatch.setattr(translate, "MAX_DICTIONARY_POSTINGS", 100)
+def test_the_commonest_dictionary_words_are_dropped_first_when_their_postings_exceed_the_budget():
     in_corpus = {"发言": 5, "提交": 90, "委员": 60}
     counts = lambda ts: {t: in_corpus.get(t, 0) for t in ts}  # noqa: E731
-    terms = translate.translations("How many speeches did members submit?", counts)
+    terms = translate.translations("How many speeches did members submit?", counts, None,
+                                   DEFAULTS.but(max_dictionary_postings=100))
     assert "发言" in terms and "委员" in terms and "提交" not in terms  # 5 + 60 fit, + 90 would not
 
 
 def test_words_with_a_lower_case_reading_are_common_and_proper_nouns_glossed_surname_are_surnames():
     lines = LINES + ["王 王 [Wang2] /surname Wang/king/\n", "歐陽 欧阳 [Ou1 yang2] /two-character surname Ouyang/\n",
                      "深度 深度 [shen1 du4] /depth/\n", "大 大 [da4] /big/\n", "大豐 大丰 [Da4 feng1] /Dafeng city/\n"]
-    assert translate.common_headwords(lines) == {"发言", "讲话", "提交", "演说", "假大空", "俗语", "深度"}
-    assert translate.surnames(lines) == {"王", "欧阳"}  # 甘肃 and 大丰 are proper nouns but no surnames
+    assert dictionary.common_headwords(lines) == {"发言", "讲话", "提交", "演说", "假大空", "俗语", "深度"}
+    assert dictionary.surnames(lines) == {"王", "欧阳"}  # 甘肃 and 大丰 are proper nouns but no surnames
 
 
 def test_the_installed_dictionary_tells_words_and_surnames_apart():
-    assert translate.common_words(["深度", "浙江", "河池"]) == {"深度"}
-    assert translate.with_surname(["邱正菊", "欧阳修", "大丰收"]) == {"邱正菊", "欧阳修"}
+    assert dictionary.common_words(["深度", "浙江", "河池"]) == {"深度"}
+    assert dictionary.with_surname(["邱正菊", "欧阳修", "大丰收"]) == {"邱正菊", "欧阳修"}
 
 
 def test_numbers_and_capitalised_months_spelt_out_are_also_searched_as_digits_the_index_holds():
@@ -217,7 +213,7 @@ def test_numbers_and_capitalised_months_spelt_out_are_also_searched_as_digits_th
 
 
 def test_a_chinese_headword_maps_to_the_words_of_its_short_glosses_and_a_proper_noun_to_its_own_name():
-    words = translate.english_words(LINES + ["電子書 电子书 [dian4 zi3 shu1] /electronic book/e-book/e-book reader/\n"])
+    words = dictionary.english_words(LINES + ["電子書 电子书 [dian4 zi3 shu1] /electronic book/e-book/e-book reader/\n"])
     assert words["发言"][:2] == [["statement", 1], ["utterance", 1]]  # one-word glosses first
     assert dict(map(tuple, words["发言"]))["speech"] == 2  # "to make a speech": two content words
     assert dict(map(tuple, words["河池"])) == {"hechi": 1}  # the name, not "prefecture-level city"

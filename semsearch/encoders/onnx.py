@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .npencoder import NumpyEncoder
+from semsearch.encoders.tokenized import NumpyEncoder
 
 ONNX_DIRNAME = "onnx"
 GRAPH = "encoder.onnx"

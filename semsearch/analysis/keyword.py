@@ -20,14 +20,11 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_TERM = re.compile(r"^[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
-# Words that ask rather than say: they never help find a passage.
-QUESTION_WORDS = frozenset(
-    "如何 怎么 怎样 怎么样 什么 多少 哪些 哪里 哪个 哪几个 为什么 是否 有没有 几个 几 请问 吗 呢 了 的 是 有 "
-    "多久 多长 多长时间 多大 多远 多高 何时 什么时候 为何 哪位 哪儿 哪家 几时 啥 咋 怎么办 是谁 谁 哪 "
-    "what which who how many much when where why does did do is are was were the a an of in on to for and".split())
+from semsearch.text.script import CJK_CHAR, CJK_RANGES, CJK_RUN, QUESTION_WORDS
+
+_CJK = CJK_CHAR
+_TERM = re.compile(f"^[0-9a-z{CJK_RANGES}]+$")
+_CJK_RUN = CJK_RUN
 
 
 @lru_cache(maxsize=1)

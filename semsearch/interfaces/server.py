@@ -36,7 +36,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import IndexProblem, InputError, SemsearchError
+from semsearch.config import DEFAULTS, Settings
+from semsearch.errors import IndexProblem, InputError, SemsearchError
+from semsearch.index import Index
+from semsearch.types import results_json
 
 MAX_QUERY_CHARS = 4000  # the same limit as Index (index.MAX_QUERY_CHARS)
 MAX_TOP_K = 100
@@ -234,10 +237,8 @@ def _warm_up(idx) -> None:
 
 
 class _State:
-    def __init__(self, index_path: Path, model: str | None):
-        from .index import Index
-
-        self.index = Index.open(index_path, model=model)
+    def __init__(self, index_path: Path, model: str | None, settings: Settings):
+        self.index = Index.open(index_path, model=model, settings=settings)
         self.ready = threading.Event()
         self.error: str | None = None
 
@@ -264,15 +265,17 @@ class NotReady(Exception):
     pass
 
 
-def create_app(index_path: str | Path, model: str | None = None) -> FastAPI:
+def create_app(index_path: str | Path, model: str | None = None, settings: Settings = DEFAULTS) -> FastAPI:
     """The HTTP app over the index folder ``index_path`` (see the module docstring).
 
     Only that folder is served; no request can name a file or a path.
     """
-    state = _State(Path(index_path), model)
-    from .npencoder import serve_concurrently
+    # Several requests in flight already keep the cores busy: each query stays on one thread (BLAS included)
+    # and the keyword lookup does not take a second one.
+    from threadpoolctl import threadpool_limits
 
-    serve_concurrently()
+    threadpool_limits(1, user_api="blas")
+    state = _State(Path(index_path), model, settings.but(overlap_keyword=False))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -327,8 +330,6 @@ def create_app(index_path: str | Path, model: str | None = None) -> FastAPI:
     @app.post("/search", response_model=SearchResponse, responses=_errors(400, 413, 422, 503),
               summary="Ranked passages for a query")
     def search(body: SearchRequest) -> JSONResponse:
-        from .search import results_json
-
         state.require_ready()
         hits = state.index.search(body.query, k=body.top_k)
         return _served(results_json(body.query, hits))

@@ -1,10 +1,8 @@
-"""Embedding: folded text -> L2-normalised float32 vectors, with the model's prompts.
+"""The encoder of a sentence-transformers model folder: folded text -> L2-normalised float32 vectors.
 
-Owns which model is used (the converted default under ``models/``, or any
-sentence-transformers name or path), how it is identified in an index, token
-counting for the chunker, and batching. torch and sentence-transformers are
-imported only when a vector is actually needed, so commands that need no model
-stay fast.
+Passages and questions go through ONNX Runtime where the folder holds a checked export (``onnx``),
+else through sentence-transformers on torch. torch is imported only when that path needs it, so
+commands that need no model, and questions on an exported model, stay fast.
 """
 
 from __future__ import annotations
@@ -19,43 +17,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .convert import MODEL_DIRNAME, STAMP_FILE
-from .errors import IndexProblem
-
-DEFAULT_MODEL = "multilingual-e5-small"
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-# Questions on the int8 graph (where passages use it) instead of the float one: on a 2-core Zen 2 host (no int8
-# dot-product instructions) about 12.2 against 13.9 ms a question (a scratch timing), and hybrid hit@1 / hit@5
-# unchanged on all four of our sets, but one English question fell under the calibrated no-answer threshold
-# (false no-answer 0 -> 1 in 20; bench/results/quality-int8-questions.md against quality.md). Not worth a wrong
-# "no answer": off.
-QUESTIONS_INT8 = False
-# Threads that encode one question: one. Two looked better in an A/B that alternated encoders query by query on
-# the Zen 2 host (a question 8.8 against 15.2 ms, hybrid p50 at 100k chunks 24.4 against 26.7 ms, p95 56.5
-# against 52.7; bench/question_threads.py), but a bench/scale.py run with two (one configuration per process;
-# not kept, so a scratch figure) gave hybrid p50 23.7 ms against 19.2 in the one-thread run before it: the
-# encode stage 15.1 against 12.5 ms beside the keyword lookup on the other core, and the plain encoder +
-# flat-FAISS baseline 46 against 27 ms beside FAISS's OpenMP threads. A server would want one thread per
-# request anyway.
-QUESTION_THREADS = 1
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get("SEMSEARCH_MODELS") or PACKAGE_ROOT / "models")
-
-
-def resolve_model(ref: str | None) -> tuple[str, str]:
-    """(what to load, the model's identity recorded in the index) for a user's model reference."""
-    if ref in (None, "", DEFAULT_MODEL):
-        path = models_dir() / MODEL_DIRNAME
-        if not (path / STAMP_FILE).is_file():
-            raise IndexProblem(f"the default model is not installed in {path}; run: semsearch model install")
-        return str(path), DEFAULT_MODEL
-    local = Path(ref).expanduser()
-    if local.exists():
-        return str(local.resolve()), str(local.resolve())
-    return ref, ref
-
+from semsearch.config import DEFAULTS, Settings
+from semsearch.encoders.factory import resolve_model
+from semsearch.errors import IndexProblem
 
 # One loaded model per path per process: every Index on the same model shares it.
 _LOADED: dict[str, object] = {}
@@ -64,9 +28,10 @@ _LOADED: dict[str, object] = {}
 class Embedder:
     """A sentence-transformers model, loaded on first use."""
 
-    def __init__(self, ref: str | None = None, batch_size: int = 32):
+    def __init__(self, ref: str | None = None, batch_size: int = 32, settings: Settings = DEFAULTS):
         self.load_path, self.model_id = resolve_model(ref)
         self.batch_size = batch_size
+        self.settings = settings
 
     @cached_property
     def model(self):
@@ -133,13 +98,13 @@ class Embedder:
 
     @cached_property
     def _has_onnx_export(self) -> bool:
-        from .onnxencoder import OnnxEncoder
+        from semsearch.encoders.onnx import OnnxEncoder
 
         return OnnxEncoder.available(self.load_path)
 
     def _passage_encoder(self, int8: bool = False):
         """ORT on all cores for passages, when the model folder has a checked export (else None: torch)."""
-        from .onnxencoder import OnnxEncoder
+        from semsearch.encoders.onnx import OnnxEncoder
 
         if not self._has_onnx_export:
             return None
@@ -150,7 +115,7 @@ class Embedder:
 
     @cached_property
     def _has_int8_export(self) -> bool:
-        from .onnxencoder import has_current_int8
+        from semsearch.encoders.onnx import has_current_int8
 
         return has_current_int8(self.load_path)
 
@@ -160,13 +125,8 @@ class Embedder:
         SEMSEARCH_INT8=1 (``reindex --int8``) or 0 (``--float``) decides. Unset, an index keeps
         the graph it was built with (``index_precision``: its vectors stay comparable and it
         stays uniform), and a new one gets the int8 graph where it pays: on a CPU with int8
-        dot-product instructions (``onnxencoder.int8_pays``), where it embeds 1.5-1.7x as fast
-        as the float graph, with vectors at cosine ~0.999 to the float ones. Without them it is
-        no faster, so float it is. On our four question sets the int8 graph gives the float
-        graph's hit@5 on every set; one question of 65 ranks second instead of first
-        (bench/results/quality-float.md against quality.md). The model needs a current int8
-        graph (``semsearch model install`` makes it). Questions are encoded by the float graph
-        (``QUESTIONS_INT8``).
+        dot-product instructions (``onnx.int8_pays``); elsewhere it is no faster, so float it is.
+        The model needs a current int8 graph (``semsearch model install`` makes it).
         """
         setting = os.environ.get("SEMSEARCH_INT8", "")
         if setting in ("0", "1"):
@@ -174,14 +134,14 @@ class Embedder:
         elif index_precision in ("int8", "float32"):
             wanted = index_precision == "int8"
         else:
-            from .onnxencoder import int8_pays
+            from semsearch.encoders.onnx import int8_pays
 
             wanted = int8_pays()
         return "int8" if wanted and self._has_int8_export else "float32"
 
     def question_precision(self) -> str:
-        """"int8" when questions go through the int8 graph (``QUESTIONS_INT8`` and passages use it), else "float32"."""
-        return "int8" if QUESTIONS_INT8 and self.passage_precision() == "int8" else "float32"
+        """"int8" when questions go through the int8 graph (``Settings.questions_int8`` and passages use it)."""
+        return "int8" if self.settings.questions_int8 and self.passage_precision() == "int8" else "float32"
 
     def encode_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                         exact: bool = False, precision: str | None = None) -> np.ndarray:
@@ -210,22 +170,21 @@ class Embedder:
     @cached_property
     def _light(self):
         """The torch-free encoder for short texts (questions, answer sentences): ORT where exported, else numpy,
-        else None. ORT runs the float graph (see ``QUESTIONS_INT8``)."""
-        from .npencoder import NumpyEncoder
-        from .onnxencoder import OnnxEncoder
+        else None."""
+        from semsearch.encoders.tokenized import NumpyEncoder
+        from semsearch.encoders.onnx import OnnxEncoder
 
         if self._has_onnx_export:
-            return OnnxEncoder(self.load_path, threads=QUESTION_THREADS, short_texts=True,
+            return OnnxEncoder(self.load_path, threads=self.settings.question_threads, short_texts=True,
                                int8=self.question_precision() == "int8")
         return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
 
     def preload(self) -> None:
         """Start loading the query encoder on background threads; returns at once.
 
-        Parsing the 250k-piece tokenizer (~0.8 s) and creating the ORT session (~0.2 s) both
-        release the GIL, so they run beside each other and beside whatever the caller does
-        next (imports, opening the index, keyword search): a cold ``ask`` waits only for
-        the longest of them.
+        Parsing the tokenizer and creating the ORT session both release the GIL, so they run beside
+        each other and beside whatever the caller does next (imports, opening the index, keyword
+        search): a cold ``ask`` waits only for the longest of them.
         """
         light = self._light
         if light is None or self._preloads:

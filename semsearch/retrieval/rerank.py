@@ -1,14 +1,12 @@
 """Second stage of a hybrid search: the first hits reordered by the best answer sentence each holds.
 
-Owns the order of the first ``RERANK_DEPTH`` hits. Fusion ranks whole passages, and a long
-passage that mentions everything a question names can outrank the short one that answers it.
-Each of the first hits is scored instead by its best sentence, as ``ask`` scores sentences
-(answer.py): wording shared with the question, the cosine of the stored sentence window that
-holds it, and the bonuses for stating the number asked for and for naming what was asked
-about. A hit's score becomes its fused score plus ``SENTENCE_WEIGHT`` times the margin by which
-its best sentence beats the weakest of the first five's, so scores still fall with rank. Only stored vectors are used (nothing is embedded), so it costs a few milliseconds.
-The hits past the depth keep their fused order, so the set of the first five never changes,
-only their order (bench/results/quality.md: hybrid hit@1 with and without it).
+Fusion ranks whole passages, and a long passage that mentions everything a question names can
+outrank the short one that answers it. Each of the first ``rerank_depth`` hits is scored instead by
+its best sentence, as answers score sentences. A hit's score becomes its fused score plus
+``sentence_weight`` times the margin by which its best sentence beats the weakest of the first
+hits', so scores still fall with rank and a passage both rankings put far ahead does not lose on a
+coin-flip margin. Only stored vectors are used (nothing is embedded). The hits past the depth keep
+their fused order, so the set of the first hits never changes, only their order.
 """
 
 from __future__ import annotations
@@ -18,15 +16,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .answer import WindowLookup, answer_fit, sentence_candidates, sentence_cosines, wording_scores
-from .search import RERANK_DEPTH, Hit
-
-# A point of best-sentence score is worth this much fused score. The passage's fused score still
-# counts: the first five's best sentences often score within 0.02 of each other, and a passage both
-# rankings put far ahead (fused 1.0 against 0.44) should not lose on such a margin. Ordering by the
-# sentence alone put 4 more of 115 questions first on our sets (bench/results/variants.md), but 4 of the 5
-# it moved up won on margins of 0.005 or less (a scratch look): coin flips, which the fused score settles.
-SENTENCE_WEIGHT = 10.0
+from semsearch.config import DEFAULTS, Settings
+from semsearch.retrieval.sentences import (WindowLookup, answer_fit, sentence_candidates, sentence_cosines,
+                                           wording_scores)
+from semsearch.types import Hit
 
 
 @dataclass(frozen=True)
@@ -42,14 +35,14 @@ class BestSentence:
 
 def best_sentences(question: str, head: list[Hit], query_vector: np.ndarray,
                    term_counts: Callable[[list[str]], dict[str, int]],
-                   windows: WindowLookup | None) -> dict[int, BestSentence]:
+                   windows: WindowLookup | None, settings: Settings = DEFAULTS) -> dict[int, BestSentence]:
     """Per hit rank, the best sentence of each hit in ``head`` that has one."""
     candidates, folded = sentence_candidates(head)
     if not candidates:
         return {}
-    wording = wording_scores(question, folded, term_counts)
+    wording = wording_scores(question, folded, term_counts, settings)
     cosines = sentence_cosines(query_vector, [(c[0], c[3]) for c in candidates], None, windows, folded)
-    fit = answer_fit(question, candidates, folded)
+    fit = answer_fit(question, candidates, folded, settings)
     scores = 0.5 * wording + 0.5 * cosines + fit
     best: dict[int, int] = {}
     top_cosine: dict[int, float] = {}
@@ -62,19 +55,20 @@ def best_sentences(question: str, head: list[Hit], query_vector: np.ndarray,
 
 
 def rerank(question: str, hits: list[Hit], query_vector: np.ndarray,
-           term_counts: Callable[[list[str]], dict[str, int]], windows: WindowLookup) -> list[Hit]:
-    """``hits`` with the first ``RERANK_DEPTH`` reordered by their best sentence, ranks renumbered."""
-    head, tail = hits[:RERANK_DEPTH], hits[RERANK_DEPTH:]
+           term_counts: Callable[[list[str]], dict[str, int]], windows: WindowLookup,
+           settings: Settings = DEFAULTS) -> list[Hit]:
+    """``hits`` with the first ``settings.rerank_depth`` reordered by their best sentence, ranks renumbered."""
+    head, tail = hits[:settings.rerank_depth], hits[settings.rerank_depth:]
     if len(head) < 2:
         return hits
-    found = best_sentences(question, head, query_vector, term_counts, windows)
+    found = best_sentences(question, head, query_vector, term_counts, windows, settings)
     if not found:
         return hits
     best = {rank: sentence.score for rank, sentence in found.items()}
     # A hit's score rises by how far its best sentence beats the weakest of the first five's: never below its
     # fused score, so the reordered hits still score at least as high as those after them.
     floor = min(best.values())
-    lifted = {hit.rank: hit.score + SENTENCE_WEIGHT * (best[hit.rank] - floor) if hit.rank in best else hit.score
+    lifted = {hit.rank: hit.score + settings.sentence_weight * (best[hit.rank] - floor) if hit.rank in best else hit.score
               for hit in head}
     head = sorted(head, key=lambda hit: (-lifted[hit.rank], hit.rank))
     return [replace(hit, rank=rank, score=lifted[hit.rank], fused_score=hit.score, sentence_score=best.get(hit.rank))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .normalize import fold
+from semsearch.text.normalize import fold
 
 _UNIT = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 # Question words carry no content; lighting them up would only add noise.

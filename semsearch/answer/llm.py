@@ -27,37 +27,28 @@ nothing survives (or the model says ``NO_ANSWER``) the extractive answer of
 from __future__ import annotations
 
 import dataclasses
-import http.client
-import json
 import os
 import re
-import socket
 import unicodedata
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Callable
 
-from . import keyword
-from .answer import Answer, AnswerSentence, answer_question
-from .errors import InputError
-from .normalize import clean_text, fold_text
-from .search import Hit
+from semsearch.analysis import keyword
+from semsearch.answer.extractive import answer_question
+from semsearch.answer.llm_client import DEFAULT_TIMEOUT, chat_endpoint, complete
+from semsearch.config import DEFAULTS
+from semsearch.encoders.factory import load_encoder
+from semsearch.text.normalize import clean_text, fold_text
+from semsearch.text.script import CJK_CHAR, QUESTION_WORDS
+from semsearch.types import Answer, AnswerSentence, Hit
 
 DEFAULT_MODEL = "default"
-DEFAULT_TIMEOUT = 60.0
 NO_ANSWER = "NO_ANSWER"
-# Share of a Chinese sentence's content terms that the cited passage must contain. Calibrated with
-# bench/llm_support.py (22 questions on seeds/): faithful answer sentences share 0.45-0.96 of their
-# terms with their passage (median 0.78, 10th percentile 0.61); the same sentences against the other
-# passages retrieved for the question 0.00-0.62 (median 0.22, 90th percentile 0.39); invented claims
-# in the passage's vocabulary 0.05-0.44. At 0.5, with the number rule, 45/46 faithful sentences are
-# kept and 0/184 wrong-passage and 0/23 invented ones; erring towards dropping, since a dropped
-# sentence costs a shorter answer (or the extractive one) and a wrongly kept one costs trust.
-SUPPORT_THRESHOLD = 0.5
-MAX_REPLY_CHARS = 20_000
+# Share of a Chinese sentence's content terms that the cited passage must contain (docs/decisions.md, "LLM
+# citation check"): erring towards dropping, since a dropped sentence costs a shorter answer and a wrongly
+# kept one costs trust.
+SUPPORT_THRESHOLD = DEFAULTS.llm_support_threshold
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages you are given.\n"
@@ -70,7 +61,7 @@ SYSTEM_PROMPT = (
     f"5. If the passages do not answer the question, reply exactly {NO_ANSWER} and nothing else."
 )
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK = CJK_CHAR
 # A citation mark: [1], [1,3], [1、3], [1-3], 【1】, ［1］, [passage 1].
 _MARK = (r"[\[【［]\s*(?:(?:passages?|sources?|docs?|段落|片段|来源|資料|资料)\s*)?"
          r"(\d{1,3}(?:\s*(?:[,，、;；~～\-–—]|\s)\s*\d{1,3})*)\s*[\]】］]")
@@ -89,28 +80,6 @@ _SCALES = {"万亿": 10 ** 12, "万": 10 ** 4, "亿": 10 ** 8, "千": 10 ** 3,
            "thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9}
 
 
-# -- talking to the model ----------------------------------------------------
-
-def chat_endpoint(url: str) -> str:
-    """``{url}/chat/completions`` unless ``url`` already ends with it (query strings are kept)."""
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(f"the LLM URL {display_url(url)!r} is not an http:// or https:// URL")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/chat/completions"):
-        path += "/chat/completions"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def display_url(url: str) -> str:
-    """The URL for messages: no user:password, no query string (either may hold a key)."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-    except ValueError:
-        return "<invalid URL>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) or url
-
 
 def build_messages(question: str, hits: list[Hit]) -> list[dict]:
     """The chat messages: rules, then the passages numbered by rank with their titles, then the question."""
@@ -123,73 +92,6 @@ def build_messages(question: str, hits: list[Hit]) -> list[dict]:
             f"Answer in the language of the question{language}, ending every sentence with its citation marks, "
             f"or reply {NO_ANSWER}.")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _http_error_detail(error: urllib.error.HTTPError) -> str:
-    try:
-        body = error.read(4096).decode("utf-8", "replace")
-    except Exception:  # the body is a courtesy; the status says enough
-        return ""
-    try:
-        data = json.loads(body)
-        message = data.get("error", data) if isinstance(data, dict) else data
-        if isinstance(message, dict):
-            message = message.get("message") or message
-        body = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-    except ValueError:
-        pass
-    return f": {_one_line(body)}" if body.strip() else ""
-
-
-def _is_loopback(host: str | None) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or bool(host and host.startswith("127."))
-
-
-def complete(url: str, body: dict, api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
-    """POST ``body`` to the chat endpoint for ``url``; the reply's message text. Every failure is an InputError."""
-    endpoint = chat_endpoint(url)
-    shown = display_url(endpoint)
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(endpoint, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                     headers=headers, method="POST")
-    # A proxy set for the outside world must not capture a model running on this machine.
-    handlers = [urllib.request.ProxyHandler({})] if _is_loopback(urllib.parse.urlsplit(endpoint).hostname) else []
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            raw = response.read(MAX_REPLY_CHARS * 8 + 1)
-    except urllib.error.HTTPError as exc:
-        raise InputError(f"the LLM at {shown} answered HTTP {exc.code} {exc.reason}{_http_error_detail(exc)}") from None
-    except (TimeoutError, socket.timeout):
-        raise InputError(f"the LLM at {shown} did not answer within {timeout:g}s") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-            raise InputError(f"the LLM at {shown} did not answer within {timeout:g}s") from None
-        raise InputError(f"cannot reach the LLM at {shown}: {_one_line(exc.reason)}") from None
-    except (http.client.HTTPException, OSError, ValueError) as exc:
-        raise InputError(f"the LLM at {shown} failed: {_one_line(exc) or type(exc).__name__}") from None
-    data = None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-        content = data["choices"][0]["message"]["content"]
-    except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError):
-        error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        detail = f": {_one_line(error)}" if error else ""
-        raise InputError(f"the LLM at {shown} sent a reply that is not a chat completion{detail}") from None
-    if content is None:
-        return ""
-    if not isinstance(content, str):
-        raise InputError(f"the LLM at {shown} sent a reply whose message content is not text")
-    return content[:MAX_REPLY_CHARS]
 
 
 # -- reading the reply ---------------------------------------------------------
@@ -311,7 +213,7 @@ def content_terms(text: str) -> set[str]:
     Numbers are left to the number rule; Latin words are left out because they
     cannot be compared with Chinese passages (an English name, a translation).
     """
-    return {t for t in keyword.terms(fold_text(text)) if t not in keyword.QUESTION_WORDS and _CJK.search(t)}
+    return {t for t in keyword.terms(fold_text(text)) if t not in QUESTION_WORDS and _CJK.search(t)}
 
 
 @dataclass(frozen=True)
@@ -405,11 +307,7 @@ def llm_answer(question: str, hits: list[Hit], url: str, model: str | None = Non
         if fallback is not None:
             base = fallback()
         else:
-            if embedder is None:
-                from .embed import Embedder
-                base = answer_question(question, hits, Embedder())
-            else:
-                base = answer_question(question, hits, embedder)
+            base = answer_question(question, hits, embedder if embedder is not None else load_encoder())
         return dataclasses.replace(base, mode="extractive", flagged=flagged, fallback=reason)
 
     chat_endpoint(url)  # a bad URL is an input error even when there is nothing to ask

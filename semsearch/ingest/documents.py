@@ -23,7 +23,7 @@ import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from semsearch.errors import InputError
 
 PLAIN_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 SUPPORTED_SUFFIXES = PLAIN_SUFFIXES | {".html", ".htm", ".pdf", ".docx"}
