@@ -14,34 +14,26 @@ MRR@10 of both and the questions whose rank differs.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sqlite3
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+import benchlib as B
+from quality import run
 
-from quality import QUESTION_SETS, load, run  # noqa: E402
-  # noqa: E402
-from semsearch import Index  # noqa: E402
-  # noqa: E402
-from semsearch import store  # noqa: E402
-from semsearch.evaluate import metrics  # noqa: E402
+from semsearch import Index, store
+from semsearch.evaluate import metrics
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=B.RESULTS)
     args = parser.parse_args()
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "sets": {}, "changed": []}
+    results: dict = B.header(False) | {"sets": {}, "changed": []}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        Index.open(scratch / "articles").reindex([REPO / "seeds"])
+        Index.open(scratch / "articles").reindex([B.CORPORA["seeds"]])
         shutil.copytree(scratch / "articles", scratch / "files")
         with sqlite3.connect(store.live_generation(scratch / "files") / store.DB_FILE) as db:
             # Names per file, as an index from before articles holds them (the schema before articles).
@@ -55,8 +47,10 @@ def main() -> None:
         gen = indexes["articles"]._generation()
         results["articles"] = gen.name_scope_count()
         results["documents"] = gen.document_count()
-        for set_name, path in QUESTION_SETS.items():
-            questions = [q for q in load(path) if q["gold"]]
+        for set_name in B.QUESTION_SETS:
+            if B.CORPUS_OF.get(set_name, "seeds") != "seeds":
+                continue  # asked about bench/corpora/english, which has no compilation of articles
+            questions = [q for q in B.load_questions(set_name) if q["gold"]]
             if not questions:
                 continue
             ranks = {name: run(index, questions, "hybrid") for name, index in indexes.items()}
@@ -67,8 +61,7 @@ def main() -> None:
                                    for q in questions if ranks["files"][q["id"]] != ranks["articles"][q["id"]]]
         for index in indexes.values():
             index.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "articles.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    results["load_end"] = B.load()
     lines = [f"# Names scoped to the article or to the file ({results['date']}; bench/articles.py)", "",
              f"The seeds: {results['documents']} files, {results['articles']} articles.", "",
              "| set | n | hybrid hit@1 / hit@5 / MRR@10, names per file | the same, per article (shipped) |",
@@ -79,7 +72,7 @@ def main() -> None:
         lines.append(f"| {set_name} | {entry['n']} | {cells[0]} | {cells[1]} |")
     lines += ["", "Ranks that differ (per file → per article): "
               + (", ".join(f"{c['id']} {c['files']} → {c['articles']}" for c in results["changed"]) or "none")]
-    (args.out / "articles.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    B.write_result("articles", results, lines, args.out)
     print("\n".join(lines))
 
 

@@ -1,8 +1,9 @@
-"""Shared helpers of the speed benchmarks (scale, latency_http, cold_start, indexing).
+"""Shared helpers of the benchmarks: ``import benchlib as B`` from a script in bench/ (run with the project's venv,
+where semsearch is installed; Python puts the script's folder on sys.path).
 
-Machine facts, load, memory, percentiles, the query set, JSON results, and
-bench/RESULTS.md (rebuilt from every bench/results/*.json by ``write_results_md``;
-``python bench/benchlib.py`` rebuilds it alone).
+Paths, machine facts, load, memory, percentiles, the question sets and the speed benchmarks' query set,
+results (JSON and Markdown), and bench/RESULTS.md (rebuilt from every bench/results/*.json by
+``write_results_md``; ``python bench/benchlib.py`` rebuilds it alone).
 """
 
 from __future__ import annotations
@@ -21,12 +22,25 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
 CACHE = Path(os.environ.get("SEMSEARCH_BENCH_CACHE", BENCH / ".cache"))
-SEED_QUESTIONS = BENCH / "questions" / "seeds_questions.jsonl"
 PYTHON = REPO / ".venv" / "bin" / "python"
-
-for p in (str(REPO), str(BENCH)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+QUESTIONS = BENCH / "questions"
+QUESTION_SETS = {name: QUESTIONS / f"{file}.jsonl" for name, file in (
+    ("dev", "dev_questions"), ("seeds", "seeds_questions"),
+    # Written from the articles alone, by someone who saw neither the code nor the other sets.
+    ("english", "english_heldout"),
+    # Reworded Chinese questions, written the same way (no run of 4+ characters shared with the text).
+    ("reworded", "reworded_heldout"),
+    # Off-topic English questions: each should get "no answer".
+    ("offtopic-en", "offtopic_english"),
+    # Chinese questions over English text (bench/corpora/english): ours, which the cross-lingual rules were tuned
+    # on, and a held-out set written with the documents by someone who saw neither the code nor ours.
+    ("zh-over-en", "chinese_over_english"), ("zh-over-en-heldout", "chinese_over_english_heldout"),
+    # English questions over the same English text: ours (the English "no answer" rules were tuned on it) and a
+    # held-out set written the same way.
+    ("en-over-en", "english_over_english"), ("en-over-en-heldout", "english_over_english_heldout"))}
+CORPORA = {"seeds": REPO / "seeds", "english": BENCH / "corpora" / "english"}
+# The corpus each set asks about, when it is not the seeds.
+CORPUS_OF = dict.fromkeys(["zh-over-en", "zh-over-en-heldout", "en-over-en", "en-over-en-heldout"], "english")
 
 
 # ---------------------------------------------------------------- machine, load, memory
@@ -142,8 +156,10 @@ def ratio(a: float, b: float, nd: int = 2) -> float | None:
 _CLAUSE = re.compile(r"[^。！？；，、：\n!?;,:]+")
 
 
-def seed_questions() -> list[str]:
-    return [json.loads(line)["q"] for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_questions(name: str) -> list[dict]:
+    """The questions of ``QUESTION_SETS[name]``, one dict each ({"id", "q", "gold", ...})."""
+    lines = QUESTION_SETS[name].read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def phrase_of(text: str, rng: random.Random, lo: int = 6, hi: int = 40) -> str:
@@ -159,7 +175,7 @@ def phrase_of(text: str, rng: random.Random, lo: int = 6, hi: int = 40) -> str:
 def query_set(held_out: list[str], seed: int = 0) -> list[dict]:
     """The benchmark questions: every seed question, then one clause of each held-out passage."""
     rng = random.Random(f"semsearch-bench-queries:{seed}")
-    out = [{"kind": "seed-question", "q": q} for q in seed_questions()]
+    out = [{"kind": "seed-question", "q": q["q"]} for q in load_questions("seeds")]
     out += [{"kind": "held-out-phrase", "q": phrase_of(t, rng)} for t in held_out]
     return out
 
@@ -181,11 +197,15 @@ def recall_at(found, exact, k: int) -> float:
     return round(sum(len(set(a[:k]) & set(b[:k])) / k for a, b in zip(found, exact)) / max(1, len(exact)), 4)
 
 
-def write_result(name: str, data: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, data: dict, markdown: list[str] | None = None, folder: Path = RESULTS) -> Path:
+    """``folder/name.json`` (and ``name.md`` from ``markdown`` lines); bench/RESULTS.md follows bench/results/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    write_results_md()
+    if markdown is not None:
+        (folder / f"{name}.md").write_text("\n".join(markdown).rstrip("\n") + "\n", encoding="utf-8")
+    if folder.resolve() == RESULTS.resolve():
+        write_results_md()
     return path
 
 
@@ -193,12 +213,13 @@ def code_state() -> dict:
     """Fingerprint of the semsearch sources measured (the tree changes while benchmarks run)."""
     import hashlib
 
-    files = sorted((REPO / "semsearch").glob("*.py"))
+    package = REPO / "semsearch"
+    files = sorted(package.rglob("*.py"))
     digest = hashlib.sha256()
     for f in files:
-        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+        digest.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
     newest = max(files, key=lambda f: f.stat().st_mtime)
-    return {"semsearch_sha256": digest.hexdigest()[:16], "newest_file": newest.name,
+    return {"semsearch_sha256": digest.hexdigest()[:16], "newest_file": newest.relative_to(package).as_posix(),
             "newest_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest.stat().st_mtime))}
 
 

@@ -1,10 +1,10 @@
 """A/B: chunks embedded with their document's title (as shipped) or without it, on every question set.
 
-    .venv/bin/python bench/context.py
+    .venv/bin/python bench/context.py [--out bench/results]
 
-Builds two indexes of seeds/ from scratch with the default model, one per setting of
-``indexer.DOCUMENT_CONTEXT``, and reports for each: dense, keyword and hybrid hit@1 / hit@5 /
-MRR@10 per set, first places over all answerable questions, and the ``ask`` figures of
+Builds two indexes of seeds/ from scratch with the default model, one per value of
+``Settings.document_context`` (``Index.open(path, settings=DEFAULTS.but(document_context=False))``),
+and reports for each: dense, keyword and hybrid hit@1 / hit@5 / MRR@10 per set, first places over all answerable questions, and the ``ask`` figures of
 bench/quality.py (no-answer precision/recall, false no-answers, gold in the answer sentences).
 Only the chunk vectors change: keyword terms and sentence windows never see the title.
 Writes bench/results/context.json and bench/results/context.md.
@@ -12,33 +12,27 @@ Writes bench/results/context.json and bench/results/context.md.
 
 from __future__ import annotations
 
-import json
-import sys
-import time
+import argparse
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+import benchlib as B
+import quality as Q
 
-import quality as Q  # noqa: E402
-from semsearch import Index  # noqa: E402
-from semsearch import indexer as I  # noqa: E402
-from semsearch.evaluate import metrics  # noqa: E402
+from semsearch import DEFAULTS, Index
+from semsearch.evaluate import metrics
 
 SETS = ("dev", "seeds", "english", "reworded")
 ASK_SETS = ("dev", "seeds", "english", "reworded", "offtopic-en")
-CACHE = REPO / "bench" / ".cache"
 
 
 def measure(with_title: bool) -> dict:
-    I.DOCUMENT_CONTEXT = with_title
-    index = Index.open(CACHE / f"context-{'title' if with_title else 'none'}")
-    report = index.reindex([REPO / "seeds"], rebuild=True)
+    index = Index.open(B.CACHE / f"context-{'title' if with_title else 'none'}",
+                       settings=DEFAULTS.but(document_context=with_title))
+    report = index.reindex([B.CORPORA["seeds"]], rebuild=True)
     out = {"chunks": report["chunks"]["total"], "sets": {}, "first_places": {}, "misses@5": {}}
     first = {"dense": 0, "keyword": 0, "hybrid": 0}
     for name in SETS:
-        questions = Q.load(Q.QUESTION_SETS[name])
+        questions = B.load_questions(name)
         entry = {}
         for mode in ("dense", "keyword", "hybrid"):
             ranks = Q.run(index, questions, mode)
@@ -48,21 +42,23 @@ def measure(with_title: bool) -> dict:
                 out["misses@5"][name] = sorted(q for q, r in ranks.items() if r is None or r > 5)
         out["sets"][name] = entry
     out["first_places"] = first
-    out["answerable"] = sum(1 for name in SETS for q in Q.load(Q.QUESTION_SETS[name]) if q["gold"])
-    out["ask"] = {name: Q.ask_figures(index, Q.load(Q.QUESTION_SETS[name])) for name in ASK_SETS}
+    out["answerable"] = sum(1 for name in SETS for q in B.load_questions(name) if q["gold"])
+    out["ask"] = {name: Q.ask_figures(index, B.load_questions(name)) for name in ASK_SETS}
     index.close()
     return out
 
 
 def main() -> None:
-    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "runs": {}}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=B.RESULTS)
+    args = parser.parse_args()
+    results = B.header(False) | {"runs": {}}
     for with_title in (True, False):
         results["runs"]["title (shipped)" if with_title else "no title"] = measure(with_title)
-    out = REPO / "bench" / "results"
-    (out / "context.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    results["load_end"] = B.load()
     lines = [f"# Chunks embedded with their document's title, or without ({results['date']})", "",
-             "bench/context.py: two indexes of seeds/ built from scratch, one per setting of "
-             "`indexer.DOCUMENT_CONTEXT`; only the chunk vectors differ (keyword terms and sentence windows never "
+             "bench/context.py: two indexes of seeds/ built from scratch, one per value of "
+             "`Settings.document_context`; only the chunk vectors differ (keyword terms and sentence windows never "
              "see the title).", "",
              "| setting | set | dense hit@1 / hit@5 / MRR | keyword hit@1 / hit@5 / MRR | hybrid hit@1 / hit@5 / MRR | "
              "hybrid misses@5 |", "|---|---|---|---|---|---|"]
@@ -84,7 +80,7 @@ def main() -> None:
             lines.append(f"| {label} | {name} | {a['no_answer_precision']} | {a['no_answer_recall']} | "
                          f"{a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} | "
                          f"{', '.join(a['answer_misses']) or '-'} |")
-    (out / "context.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    B.write_result("context", results, lines, args.out)
     print("\n".join(lines))
 
 

@@ -1,6 +1,6 @@
 """Retrieval quality benchmark: dense-only, keyword-only and hybrid on every question set.
 
-    .venv/bin/python bench/quality.py [--index DIR] [--out bench/results]
+    .venv/bin/python bench/quality.py [--index DIR] [--out bench/results] [--no-ask] [--float | --int8 | --int8-questions]
 
 Builds an index of seeds/ with the default model (and one of bench/corpora/english/, five
 English reports we wrote, for the Chinese questions over English text), then for each
@@ -12,43 +12,19 @@ no-answer precision/recall and whether the answer sentences hold the gold.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-  # noqa: E402
-from semsearch import Index  # noqa: E402
-from semsearch.evaluate import Question, answer_figures, first_relevant_rank, metrics  # noqa: E402
+import benchlib as B
 
-QUESTION_SETS = {
-    "dev": REPO / "bench" / "questions" / "dev_questions.jsonl",
-    "seeds": REPO / "bench" / "questions" / "seeds_questions.jsonl",
-    # Written from the articles alone, by someone who saw neither the code nor the other sets.
-    "english": REPO / "bench" / "questions" / "english_heldout.jsonl",
-    # Reworded Chinese questions, written the same way (no run of 4+ characters shared with the text).
-    "reworded": REPO / "bench" / "questions" / "reworded_heldout.jsonl",
-    # Off-topic English questions: each should get "no answer".
-    "offtopic-en": REPO / "bench" / "questions" / "offtopic_english.jsonl",
-    # Chinese questions over English text (bench/corpora/english): ours, which the cross-lingual rules were
-    # tuned on, and a held-out set written with the documents by someone who saw neither the code nor ours.
-    "zh-over-en": REPO / "bench" / "questions" / "chinese_over_english.jsonl",
-    "zh-over-en-heldout": REPO / "bench" / "questions" / "chinese_over_english_heldout.jsonl",
-    # English questions over the same English text: ours (the English "no answer" rules were tuned on it) and a
-    # held-out set written the same way.
-    "en-over-en": REPO / "bench" / "questions" / "english_over_english.jsonl",
-    "en-over-en-heldout": REPO / "bench" / "questions" / "english_over_english_heldout.jsonl",
-}
-# The corpus each set asks about, when it is not the seeds.
-CORPUS_OF = dict.fromkeys(["zh-over-en", "zh-over-en-heldout", "en-over-en", "en-over-en-heldout"], "english")
-CORPORA = {"seeds": REPO / "seeds", "english": REPO / "bench" / "corpora" / "english"}
+from semsearch import DEFAULTS, Index
+from semsearch.evaluate import Question, answer_figures, first_relevant_rank, metrics
 
-
-def load(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+# The index bench/quality.py builds of seeds/ (bench/variants.py and bench/rerank_fit.py read it too).
+INDEX = B.CACHE / "quality-index"
 
 
 def kind_of(q: dict) -> str:
@@ -86,25 +62,21 @@ def triple_gap(questions: list[dict], ranks: dict[str, int | None]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--index", type=Path, default=REPO / "bench" / ".cache" / "quality-index")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, default=INDEX)
+    parser.add_argument("--out", type=Path, default=B.RESULTS)
     parser.add_argument("--no-ask", action="store_true", help="skip the (slower) answer figures")
     parser.add_argument("--float", dest="float_graph", action="store_true",
                         help="embed passages with the float graph (reindex --float; results to quality-float.*)")
     parser.add_argument("--int8", dest="int8_graph", action="store_true",
                         help="embed passages with the int8 graph (reindex --int8; results to quality-int8.*)")
     parser.add_argument("--int8-questions", action="store_true",
-                        help="questions on the int8 graph too (embed.QUESTIONS_INT8; results to quality-int8-questions.*)")
+                        help="questions on the int8 graph too (Settings.questions_int8; results to quality-int8-questions.*)")
     args = parser.parse_args()
-    import os
+    settings = DEFAULTS.but(questions_int8=True) if args.int8_questions else DEFAULTS
 
-    from semsearch.encoders import embedder as embed
-
-    if args.int8_questions:
-        embed.QUESTIONS_INT8 = True
-
-    # As shipped, a new index's passages are embedded by the int8 graph only on a CPU where it pays (embed.py).
+    # As shipped, a new index's passages are embedded by the int8 graph only on a CPU where it pays
+    # (Embedder.passage_precision); SEMSEARCH_INT8 is how `reindex --int8` / `--float` ask for one graph.
     os.environ.pop("SEMSEARCH_INT8", None)
     suffix = ""
     if args.float_graph or args.int8_graph:
@@ -116,22 +88,22 @@ def main() -> None:
         suffix = "-int8-questions"
 
     indexes = {}
-    for corpus, folder in CORPORA.items():
+    for corpus, folder in B.CORPORA.items():
         path = args.index if corpus == "seeds" else args.index.with_name(f"{args.index.name}-{corpus}")
-        indexes[corpus] = Index.open(path)
+        indexes[corpus] = Index.open(path, settings=settings)
         started = time.perf_counter()
         # Rebuilt every run: a reindex keeps vectors it already has, which may come from another encoder.
         report = indexes[corpus].reindex([folder], rebuild=True)
         print(f"{corpus} index: {report['chunks']['total']} chunks, {report['chunks']['embedded']} embedded "
               f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
-    results = {"date": time.strftime("%Y-%m-%d"), "model": report["model"], "sets": {}}
-    for name, path in QUESTION_SETS.items():
+    results = B.header(False) | {"model": report["model"], "sets": {}}
+    for name, path in B.QUESTION_SETS.items():
         if not path.is_file():
             continue
-        questions = load(path)
-        index = indexes[CORPUS_OF.get(name, "seeds")]
-        entry = {"questions": len(questions), "corpus": CORPUS_OF.get(name, "seeds"), "modes": {}}
+        questions = B.load_questions(name)
+        index = indexes[B.CORPUS_OF.get(name, "seeds")]
+        entry = {"questions": len(questions), "corpus": B.CORPUS_OF.get(name, "seeds"), "modes": {}}
         for mode in ("dense", "keyword", "hybrid"):
             ranks = run(index, questions, mode)
             by_kind = defaultdict(list)
@@ -153,8 +125,7 @@ def main() -> None:
     precision = index.status()["passage_vectors"]
     questions_precision = index.embedder().question_precision()
     results["graphs"] = {"passages": precision, "questions": questions_precision}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"quality{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    results["load_end"] = B.load()
     lines = [f"# Retrieval quality ({results['date']}, model {results['model']}"
              f", passages embedded by the {precision} graph, questions by the {questions_precision} graph)", "",
              "| set | mode | n | hit@1 | hit@5 | MRR@10 | misses@5 |", "|---|---|---|---|---|---|---|"]
@@ -184,7 +155,7 @@ def main() -> None:
             lines.append(f"| {name} | {a['answerable']} | {a['unanswerable']} | {a['no_answer_precision']} | "
                          f"{a['no_answer_recall']} | {a['false_no_answer_rate']} | {a['gold_in_answer_sentences']} | "
                          f"{a.get('ask_ms_median')} |")
-    (args.out / f"quality{suffix}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    B.write_result(f"quality{suffix}", results, lines, args.out)
     print("\n".join(lines))
 
 

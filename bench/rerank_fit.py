@@ -1,12 +1,12 @@
 """Could fitted weights reorder the first five better than rerank.py's rule? Measured on sets left out of the fit.
 
-    .venv/bin/python bench/rerank_fit.py      # needs the index bench/quality.py builds (run it first)
+    .venv/bin/python bench/rerank_fit.py [--out bench/results]     # needs the index bench/quality.py builds
 
-rerank.py orders the first five by fused score + SENTENCE_WEIGHT (10) x the margin of each hit's best
+retrieval/rerank.py orders the first five by fused score + ``Settings.sentence_weight`` (10) x the margin of each hit's best
 sentence, whose score is 0.5 x wording + 0.5 x sentence-window cosine + answer fit: fixed weights, chosen
 by hand on these very questions. This fits them instead, and adds one signal the rule leaves out, the
 passage's own cosine (its best window's for a keyword-only hit). For every answerable question of the four
-sets (dev, seeds, english, reworded): the first five hits in fused order (reranking off) and each one's
+sets (dev, seeds, english, reworded): the first five hits in fused order (``rerank=False``) and each one's
 ``rerank.best_sentences``. A linear score, fused score plus weighted signals, is fitted by maximising the
 softmax probability of the relevant hits among each question's five (L2-regularised, on standardised
 signals; questions whose five are all relevant or all not teach nothing).
@@ -21,59 +21,56 @@ Writes bench/results/rerank_fit.json and bench/results/rerank_fit.md.
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+import benchlib as B
+import quality as Q
 
-import quality as Q  # noqa: E402
-from semsearch import Index  # noqa: E402
-from semsearch.retrieval import rerank as R  # noqa: E402
-from semsearch.retrieval import search as S  # noqa: E402
-from semsearch.answer.extractive import WindowLookup  # noqa: E402
-from semsearch.evaluate import is_relevant  # noqa: E402
-from semsearch.text.normalize import fold_text  # noqa: E402
-from semsearch.analysis.translate import translations_by_word  # noqa: E402
+from semsearch import DEFAULTS, Index
+from semsearch.analysis.translate import translations_by_word
+from semsearch.evaluate import is_relevant
+from semsearch.retrieval.dense import embeds_translations, query_vector
+from semsearch.retrieval.rerank import best_sentences
+from semsearch.retrieval.sentences import WindowLookup
+from semsearch.text.normalize import fold_text
 
 SETS = ("dev", "seeds", "english", "reworded")
 SIGNALS = ("passage_cosine", "wording", "sentence_cosine", "fit")
-# The shipped rule in these terms: SENTENCE_WEIGHT x (0.5 wording + 0.5 sentence cosine + fit), no passage cosine.
-SHIPPED = np.array([0.0, 0.5, 0.5, 1.0]) * R.SENTENCE_WEIGHT
+# The shipped rule in these terms: sentence_weight x (0.5 wording + 0.5 sentence cosine + fit), no passage cosine.
+SHIPPED = np.array([0.0, 0.5, 0.5, 1.0]) * DEFAULTS.sentence_weight
+FUSED_ORDER = DEFAULTS.but(rerank=False)
 L2 = 1.0  # on standardised signals; 0.1 to 1 gave the same left-out first places, 3 and more lost one or two on seeds
 
 
 def heads(index: Index, questions: list[dict]) -> list[dict]:
-    """Each answerable question's first five in fused order, with their signals and relevance."""
+    """Each answerable question's first five in fused order (``index`` opened with ``rerank=False``), with their
+    signals and relevance."""
+    settings = index.settings
     gen, embedder = index._checked()
     windows = WindowLookup.of(gen)
     out = []
-    S.RERANK = False
-    try:
-        for q in questions:
-            if not q["gold"]:
-                continue
-            head = index.search(q["q"], k=R.RERANK_DEPTH)
-            folded = fold_text(q["q"])
-            english = translations_by_word(folded, gen.term_document_counts) if S.embeds_translations(folded) else None
-            vector = S.query_vector(gen, embedder, folded, english)
-            found = R.best_sentences(q["q"], head, vector, gen.term_document_counts, windows)
-            rows = []
-            for hit in head:
-                b = found.get(hit.rank)
-                signals = None if b is None else {
-                    "passage_cosine": hit.dense_score if hit.dense_score is not None else b.top_cosine,
-                    "wording": b.wording, "sentence_cosine": b.cosine, "fit": b.fit}
-                rows.append({"fused": hit.score, "relevant": is_relevant(hit.text, tuple(q["gold"])),
-                             **{name: (None if signals is None else signals[name]) for name in SIGNALS}})
-            out.append({"id": q["id"], "hits": rows})
-    finally:
-        S.RERANK = True
+    for q in questions:
+        if not q["gold"]:
+            continue
+        head = index.search(q["q"], k=settings.rerank_depth)
+        folded = fold_text(q["q"])
+        english = (translations_by_word(folded, gen.term_document_counts, settings)
+                   if embeds_translations(folded, settings) else None)
+        vector = query_vector(gen, embedder, folded, english, settings)
+        found = best_sentences(q["q"], head, vector, gen.term_document_counts, windows, settings)
+        rows = []
+        for hit in head:
+            b = found.get(hit.rank)
+            signals = None if b is None else {
+                "passage_cosine": hit.dense_score if hit.dense_score is not None else b.top_cosine,
+                "wording": b.wording, "sentence_cosine": b.cosine, "fit": b.fit}
+            rows.append({"fused": hit.score, "relevant": is_relevant(hit.text, tuple(q["gold"])),
+                         **{name: (None if signals is None else signals[name]) for name in SIGNALS}})
+        out.append({"id": q["id"], "hits": rows})
     return out
 
 
@@ -127,14 +124,16 @@ def first_places(questions: list[dict], weights: np.ndarray | None) -> float:
 
 
 def main() -> int:
-    index_dir = REPO / "bench" / ".cache" / "quality-index"
-    if not index_dir.is_dir():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=B.RESULTS)
+    args = parser.parse_args()
+    if not Q.INDEX.is_dir():
         print("rerank_fit: run bench/quality.py first (it builds the index)", file=sys.stderr)
         return 2
-    index = Index(index_dir)
-    data = {name: heads(index, Q.load(Q.QUESTION_SETS[name])) for name in SETS}
+    index = Index.open(Q.INDEX, settings=FUSED_ORDER)
+    data = {name: heads(index, B.load_questions(name)) for name in SETS}
     everything = [q for name in SETS for q in data[name]]
-    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "signals": list(SIGNALS), "l2": L2,
+    results = B.header(False) | {"signals": list(SIGNALS), "l2": L2,
                "weights_all_sets": dict(zip(SIGNALS, np.round(fit(everything), 3).tolist())),
                "weights_shipped_rule": dict(zip(SIGNALS, SHIPPED.tolist())), "sets": {}}
     for name in SETS:
@@ -146,8 +145,7 @@ def main() -> int:
             "fitted without this set": first_places(data[name], left_out),
             "weights fitted without this set": dict(zip(SIGNALS, np.round(left_out, 3).tolist())),
         }
-    out = REPO / "bench" / "results"
-    (out / "rerank_fit.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    results["load_end"] = B.load()
     columns = ["fused order", "shipped rule", "fitted without this set"]
     lines = [f"# Reranker weights ({results['date']}; bench/rerank_fit.py)", "",
              "hit@1 of the first five reordered three ways (hit@5 cannot change: the five are the same).", "",
@@ -162,7 +160,7 @@ def main() -> int:
         w = results["sets"][name]["weights fitted without this set"]
         lines.append(f"| all but {name} | " + " | ".join(f"{w[s]:.2f}" for s in SIGNALS) + " |")
     lines.append("| shipped rule | " + " | ".join(f"{results['weights_shipped_rule'][s]:.2f}" for s in SIGNALS) + " |")
-    (out / "rerank_fit.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    B.write_result("rerank_fit", results, lines, args.out)
     print("\n".join(lines))
     return 0
 

@@ -26,63 +26,63 @@ def models_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     # -- indexing ------------------------------------------------------------------------------
-    max_tokens: int = 256  # longest chunk, in model tokens
-    window_chars: int = 120  # sentence windows up to this long get vectors of their own
-    document_context: bool = True  # a chunk is embedded with its document's title
+    max_tokens: int = 256  # longest chunk, in model tokens: shorter chunks retrieved worse
+    window_chars: int = 120  # a chunk's vector averages all it says: its sentence windows find one fact in it
+    document_context: bool = True  # a chunk is embedded with its document's title, which deep passages never name
 
     # -- vector store --------------------------------------------------------------------------
-    exact_limit: int = 50_000  # up to this many vectors: exact search; beyond: an inverted file
-    ivf_probe_share: float = 1 / 8  # share of the inverted file's cells searched per query
+    exact_limit: int = 50_000  # exact search while reading every vector stays a small part of a query; beyond: IVF
+    ivf_probe_share: float = 1 / 8  # share of the cells searched per query: recall follows the share, not the count
     train_points_per_list: int = 40  # k-means wants a few dozen points per cell; more only slows training
-    train_iterations: int = 12
+    train_iterations: int = 12  # k-means passes: not tuned, and the build's time grows with them
 
     # -- keyword store -------------------------------------------------------------------------
     common_term_share: float = 0.002  # a term in more of the chunks than this is common ...
-    common_term_rows: int = 5_000  # ... and its rows are scored in a later pass when they are at least this many
+    common_term_rows: int = 5_000  # ... and its rows wait for a later pass from this many: fewer cost less than a pass
 
     # -- encoders ------------------------------------------------------------------------------
-    questions_int8: bool = False  # questions on the int8 graph where passages use it
-    question_threads: int = 1  # threads that encode one question
+    questions_int8: bool = False  # questions stay on the float graph: int8 saved little and cost a right answer
+    question_threads: int = 1  # a second thread fights the keyword lookup and FAISS for the cores
 
     # -- retrieval -----------------------------------------------------------------------------
-    candidate_factor: int = 4  # each ranking proposes k * this many passages ...
+    candidate_factor: int = 4  # each ranking proposes k * this many passages, so fusion can lift a low one ...
     min_candidates: int = 50  # ... and at least this many
-    fusion: str = "score"  # "score": weighted sum of normalised scores; "rrf": reciprocal-rank fusion
-    rrf_k: int = 60  # reciprocal-rank constant: larger flattens the difference between ranks
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.25  # when question and nearest passage are both Chinese
+    fusion: str = "score"  # "score" keeps how far ahead a passage is in each ranking; "rrf" keeps only ranks
+    rrf_k: int = 60  # reciprocal-rank constant (fusion "rrf"): larger flattens the difference between ranks
+    dense_weight: float = 1.0  # the reference the keyword weights are set against
+    keyword_weight: float = 1.25  # question and nearest passage both Chinese: bigrams catch what e5-small blurs
     other_keyword_weight: float = 0.75  # otherwise: the keyword side has only dictionary translations to match
-    near_duplicate: float = 0.8  # passages sharing this share of character trigrams count as one
-    use_windows: bool = True  # a passage also scores by its best sentence window
-    translate: bool = True  # words the index lacks are also searched as dictionary words it has
-    embed_translations: bool = True  # a question with no Chinese is embedded with its words' translations
-    document_name_weight: float = 0.2  # most a passage gains when its article names what the question names
-    answer_unit_weight: float = 0.1  # a "how many" question lifts passages stating a count in its measure word
-    rerank: bool = True  # the first hits are reordered by their best answer sentence
-    rerank_depth: int = 5
-    sentence_weight: float = 10.0  # a point of best-sentence score is worth this much fused score
-    overlap_keyword: bool = True  # keyword lookup on another thread while the question is encoded
+    near_duplicate: float = 0.8  # passages sharing this share of character trigrams are one text, shown once
+    use_windows: bool = True  # a passage also scores by its best sentence window: one fact in a long paragraph
+    translate: bool = True  # words the index lacks get keyword help through dictionary words it has
+    embed_translations: bool = True  # e5-small matches English to Chinese loosely: add the likeliest translations
+    document_name_weight: float = 0.2  # a passage often leaves out the place or body its article is about
+    answer_unit_weight: float = 0.1  # a "how many" question wants a passage stating a count in its measure word
+    rerank: bool = True  # fusion ranks whole passages: the first hits are reordered by their best answer sentence
+    rerank_depth: int = 5  # only the hits a reader sees first; their set never changes, only their order
+    sentence_weight: float = 10.0  # the best sentence decides, but a passage far ahead keeps its lead on near ties
+    overlap_keyword: bool = True  # the keyword lookup needs no vector: it runs while the question is encoded
 
     # -- dictionary bridge ---------------------------------------------------------------------
-    translations_per_word: int = 6
-    synonyms_per_word: int = 3
-    max_name_readings: int = 4  # a romanised name is read as characters only when this few readings match
-    max_dictionary_postings: int = 20_000  # budget of postings for the words a question gains
+    translations_per_word: int = 6  # a corpus uses few of a word's senses: its most used ones are kept
+    synonyms_per_word: int = 3  # same-sense words for a Chinese word the index never uses, the most used first
+    max_name_readings: int = 4  # a romanised name that could be many things in this corpus is evidence of none
+    max_dictionary_postings: int = 20_000  # BM25's cost grows with postings: the commonest added words go first
 
     # -- answers -------------------------------------------------------------------------------
-    min_cosine_cjk: float = 0.87  # no answer below this cosine: a Chinese question over Chinese text
-    min_cosine_translated: float = 0.835  # an English question embedded with its translations
-    min_cosine_other: float = 0.75  # questions across scripts
-    min_cosine_same_non_cjk: float = 0.78  # a question and text with no Chinese
-    min_translated_words: int = 3  # an English question's words one passage must hold translations of
-    min_translated_cjk_words: int = 1  # a Chinese question's words one English passage must hold glosses of
-    max_sentences: int = 3
-    dense_shortlist: int = 16  # sentences whose meaning is scored
-    close_to_best: float = 0.85  # further sentences are kept when they score this share of the best
-    document_name_bonus: float = 0.05
-    quantity_bonus: float = 0.1  # a sentence stating a number, for a question that asks for one
-    same_unit_bonus: float = 0.05  # ... in the measure word the question used
-    llm_support_threshold: float = 0.5  # share of an LLM sentence's terms its cited passage must hold
+    min_cosine_cjk: float = 0.87  # no answer below this cosine: e5's cosines sit high within Chinese
+    min_cosine_translated: float = 0.835  # an English question embedded with its translations scores higher ...
+    min_cosine_other: float = 0.75  # ... than other questions across scripts, whose cosines sit lowest
+    min_cosine_same_non_cjk: float = 0.78  # a question and text with no Chinese: cosines of one language
+    min_translated_words: int = 3  # an English question naming nothing: off-topic ones match fewer of their words
+    min_translated_cjk_words: int = 1  # a Chinese question over English text has few words, many glossed otherwise
+    max_sentences: int = 3  # an answer is short: the best sentence and those close to it
+    dense_shortlist: int = 16  # sentences whose meaning is scored: embedding them all costs more than the search
+    close_to_best: float = 0.85  # further sentences only when nearly as good as the best one
+    document_name_bonus: float = 0.05  # the same sentence in another city's report is not the answer
+    quantity_bonus: float = 0.1  # a question asking for a number wants a sentence stating one ...
+    same_unit_bonus: float = 0.05  # ... most of all in the measure word it asked in
+    llm_support_threshold: float = 0.5  # errs towards dropping: a dropped sentence costs length, a wrong one trust
 
     def but(self, **changes) -> "Settings":
         """A copy with ``changes``: a variant to compare with these settings."""

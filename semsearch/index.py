@@ -153,7 +153,7 @@ class Index:
 
         With ``llm_url`` the no-answer decision is still the extractive one (the LLM is not asked
         when the passages do not answer); the LLM's sentences are kept only when a passage they
-        cite supports them (see ``llm.py``), else the extractive answer is returned.
+        cite supports them (see ``answer/llm.py``), else the extractive answer is returned.
         """
         question = _check_query(question)
         if min_score is not None and not math.isfinite(min_score):

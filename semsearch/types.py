@@ -41,7 +41,7 @@ class Hit:
     dense_score: float | None = None
     names: tuple[int, int] | None = None  # the question's names its document contains, of those the corpus has
     states_count: bool | None = None  # for a "how many" question in a measure word: does the passage state one
-    sentence_score: float | None = None  # the score of its best answer sentence, for the hits rerank.py ordered
+    sentence_score: float | None = None  # its best answer sentence's score, for the hits retrieval/rerank.py ordered
     fused_score: float | None = None  # for those hits, the fused score before reranking lifted ``score``
     # What the model embedded for it (folded title and text): kept so answers need not fold the passage again.
     embed_text: str | None = field(default=None, repr=False, compare=False)
@@ -93,7 +93,7 @@ class Answer:
     text: str
     sentences: list[AnswerSentence] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-    # Set only when an LLM answer was asked for (see llm.py): "llm", or "extractive" when it fell back.
+    # Set only when an LLM answer was asked for (see answer/llm.py): "llm", or "extractive" when it fell back.
     mode: str | None = None
     flagged: list[dict] = field(default_factory=list)  # LLM sentences dropped by the citation check
     fallback: str | None = None  # why the extractive answer was used instead of the LLM's

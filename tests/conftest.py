@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+WORKER = REPO / "tests" / "reindex_worker.py"
 ENGLISH_CORPUS = REPO / "bench" / "corpora" / "english"
 DEV_QUESTIONS = REPO / "bench" / "questions" / "dev_questions.jsonl"
 
@@ -51,6 +52,17 @@ class FakeEmbedder:
 
     def encode_sentences(self, texts):
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+
+# Fixtures that build an index with the real default model: a test that uses one loads the model.
+REAL_MODEL_FIXTURES = {"real_index", "english_index", "seeds_generation"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that loads the real model is slow (``-m "not slow"`` leaves it out)."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import WORKER
 from semsearch import Index
 from semsearch.store import CURRENT
 
-WORKER = Path(__file__).resolve().parent / "reindex_worker.py"
 QUERIES = ["委员工作站", "夜校培训", "社情民意", "党建引领", "读书群"]
 KILLS = 20
 

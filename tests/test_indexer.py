@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import WORKER
 from semsearch.config import DEFAULTS
 from semsearch import Index
 from semsearch.errors import IndexProblem, InputError
@@ -179,7 +180,7 @@ def test_an_unreadable_file_is_skipped_with_a_warning_and_the_rest_is_indexed(tm
     secret = corpus / "secret.txt"
     secret.write_text("委员的私人笔记。\n", encoding="utf-8")
     os.chmod(secret, 0)
-    worker = Path(__file__).resolve().parent / "reindex_worker.py"
+    worker = WORKER
     proc = subprocess.run(_without_root_file_access() + [sys.executable, str(worker), str(tmp_path / "idx"), str(corpus)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -2,15 +2,15 @@
 
 Owns how text is cut into terms for the SQLite FTS5 index beside the chunks.
 Chinese has no spaces, so each text gives both jieba's search-mode words (via
-rjieba, the Rust port with the same dictionary, which loads in a tenth of the
-time) and every CJK character bigram, so a query still matches when the
+rjieba, the Rust port with the same dictionary, which loads much faster
+than jieba) and every CJK character bigram, so a query still matches when the
 segmenter cuts it differently from the passage. Latin words are lowercased and
 NFKC-folded. Terms are joined by spaces; FTS5's ``unicode61`` tokenizer then
 keeps each as one token.
 
 Also owns name keys: the toneless pinyin of the names jieba tags (河池市 -> hechishi,
 hechi) and capitalised Latin words, so a question in either language can be matched
-with the places, people and bodies a document names (search.py's document names).
+with the places, people and bodies an article names (retrieval/fusion.py's name bonus).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def question_name_keys(folded: str) -> set[str]:
 
     Keys are compared with the names the documents contain, so a question's words that name
     nothing in the corpus simply match nothing; no tagger has to recognise a name in a short
-    question, and no pinyin is computed at query time (pypinyin takes ~0.2 s to import).
+    question, and no pinyin is computed at query time (importing pypinyin would slow every cold ask).
     """
     keys: set[str] = set()
     for word in query_words(folded):

@@ -21,7 +21,7 @@ A sentence whose cited passages do not all support it keeps only the ones that
 do; one that none supports is dropped and reported in ``Answer.flagged``, as is
 one with no citation. Citations to ranks that do not exist are ignored. When
 nothing survives (or the model says ``NO_ANSWER``) the extractive answer of
-``answer.py`` is returned instead, marked ``mode="extractive"`` with the reason.
+``answer/extractive.py`` is returned instead, marked ``mode="extractive"`` with the reason.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from semsearch.config import DEFAULTS, Settings
-from semsearch.encoders.factory import resolve_model
+from semsearch.encoders.models import resolve_model
 from semsearch.errors import IndexProblem
 
 # One loaded model per path per process: every Index on the same model shares it.

@@ -1,24 +1,21 @@
-"""An ONNX Runtime forward pass for the BERT folders npencoder reproduces: the fast encoder.
+"""An ONNX Runtime forward pass for the BERT folders ``tokenized.NumpyEncoder`` reproduces: the fast encoder.
 
 Owns the exported graph (``onnx/encoder.onnx`` in a model folder), its export,
 its check against the numpy reference, and running it. The graph takes word
 embeddings, not token ids: the 96M-parameter embedding matrix stays in
 ``model.safetensors`` (memory-mapped; only the rows a batch uses are read), so
-the graph is ~86 MB and loads in ~0.1 s. On this project's 2-core machine ORT's
-kernels encode a question in about half the time numpy/OpenBLAS takes, and
-passages about twice as fast as sentence-transformers on torch (bench/RESULTS.md),
+the graph stays small and quick to load. ORT's kernels encode questions faster
+than numpy/OpenBLAS and passages faster than sentence-transformers on torch,
 with the same vectors (cosine ≥ 0.9999 is checked at export and in
-tests/test_onnxencoder.py), so an index stays searchable by either path.
+tests/encoders/test_onnx.py), so an index stays searchable by either path.
 
 ``encoder-int8.onnx`` is a dynamically quantised copy (int8 weights per output
 channel) that embeds passages by default where the CPU has int8 dot-product instructions
 (``int8_pays``; ``reindex --int8/--float`` chooses): every weight matrix
 is int8 except the feed-forward output layers, whose inputs (GELU outputs, heavy-tailed) lose most
-under 8-bit activations. Keeping those 12 in float costs about a third of the
-speed-up (1.5-1.7x the float graph instead of 1.9-2.1x) and cuts the error to a
-quarter (cosine to float 0.9992 mean instead of 0.997; bench/int8.py). Without those
-instructions (a Zen 2 EPYC: AVX2 only) it is no faster than the float graph (bench/indexing.py),
-so there passages stay in float. Queries always run the float graph.
+under 8-bit activations: keeping those in float gives up some speed for a much smaller error.
+Without those instructions it is no faster than the float graph, so there passages stay
+in float. Questions run the float graph unless ``Settings.questions_int8`` (docs/decisions.md).
 
 The export needs torch, transformers and onnx (present at install time); running
 needs only onnxruntime. A folder without a valid export falls back to numpy.
@@ -83,9 +80,9 @@ def cpu_flags() -> frozenset[str]:
 def int8_pays() -> bool:
     """True where the int8 graph embeds faster than the float one: a CPU with int8 dot-product instructions.
 
-    There it ran 1.5-1.7x the float graph; on a Zen 2 EPYC (AVX2, no VNNI) it ran no faster
-    (bench/indexing.py, bench/int8.py), so it would only cost accuracy. Apple silicon has
-    the Arm dot product; elsewhere, unknown CPUs get the float graph, which is never wrong.
+    Without them it runs no faster than the float graph, so it would only cost accuracy
+    (docs/decisions.md). Apple silicon has the Arm dot product; elsewhere, unknown CPUs get
+    the float graph, which is never wrong.
     """
     if platform.system() == "Darwin":
         return platform.machine() == "arm64"
@@ -150,9 +147,9 @@ class OnnxEncoder(NumpyEncoder):
         self.threads = threads
         self.spin = spin
         self.graph = self.folder / ONNX_DIRNAME / (INT8_GRAPH if int8 else GRAPH)
-        # Short texts are a question or a few answer sentences: ORT is compute-bound from one
-        # text of ~50 tokens on, so batching them only adds padding (10 sentences: 289 ms one by
-        # one, 424 ms in 8s). Passages on all cores keep NumpyEncoder's 8 (best of 1..32 measured).
+        # Short texts are a question or a few answer sentences: ORT is already compute-bound on
+        # one of them, so batching them only adds padding. Passages on all cores keep NumpyEncoder's
+        # 8, the best batch size (docs/decisions.md).
         if short_texts is None:
             short_texts = threads == 1
         if short_texts:
@@ -172,8 +169,7 @@ class OnnxEncoder(NumpyEncoder):
         options.inter_op_num_threads = 1
         if not self.spin:
             # Idle pool threads sleep instead of busy-waiting for the next operator: cheaper for
-            # whatever else runs, but a question then took 12.9 ms on two threads against 8.8
-            # (bench/question_threads.py), so only that benchmark asks for it.
+            # whatever else runs, but slower per question, so only bench/question_threads.py asks for it.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])

@@ -5,8 +5,8 @@ seconds; a question is a few dozen tokens, which numpy encodes in milliseconds
 from the same ``model.safetensors``. Only folders this module can reproduce
 exactly are accepted (a ``bert`` config, mean pooling over all tokens,
 normalisation, a ``tokenizer.json``); everything else goes through
-sentence-transformers. Its vectors match sentence-transformers' to cosine
-0.99999 (tests/test_npencoder.py), so they search the same index.
+sentence-transformers. Its vectors match sentence-transformers' (checked in
+tests/encoders/test_onnx.py), so they search the same index.
 
 The word-embedding matrix (96M of the 118M parameters) is memory-mapped and only
 the rows of the tokens in a batch are read; the encoder layers are converted to
@@ -57,10 +57,9 @@ _saved_limit = None
 
 @contextmanager
 def one_blas_thread():
-    """One BLAS thread while encoding a question: a question is a few dozen rows, and on
-    two cores a second thread costs more to wake than it saves (bench/scale.py: one-thread
-    queries were faster at every size). Counted, so overlapping queries in several threads
-    restore the caller's setting only when the last one ends."""
+    """One BLAS thread while encoding a question: a question is a few dozen rows, and a second
+    thread costs more to wake than it saves (docs/decisions.md). Counted, so overlapping queries
+    in several threads restore the caller's setting only when the last one ends."""
     global _one_thread_users, _saved_limit
     with _one_thread_lock:
         if _one_thread_users == 0:
@@ -76,28 +75,10 @@ def one_blas_thread():
                 _saved_limit = None
 
 
-def serve_concurrently() -> None:
-    """Keep every query on one thread, for servers handling several at once.
-
-    A question's matrices are small: with several requests in flight, BLAS and
-    OpenMP threads only fight over the cores (in bench/scale.py under load, hybrid
-    p95 went from ~30 ms with one thread to ~900 ms with the default). Question
-    encoding and FAISS search already run on one thread each (search.py); this
-    also limits answer sentences to one BLAS thread and stops the keyword lookup
-    from taking a second thread.
-    """
-    from threadpoolctl import threadpool_limits
-
-    from semsearch.retrieval import search
-
-    threadpool_limits(1, user_api="blas")
-    search.OVERLAP_KEYWORD = False
-
-
 @cache
 def _encoding_tokenizer(path: str, max_length: int):
     """One tokenizer per file and length for every encoder in the process: the query encoder and
-    the passage encoder of a reindex share it (parsing a 250k-piece tokenizer.json takes ~1 s)."""
+    the passage encoder of a reindex share it (parsing a 250k-piece tokenizer.json is slow)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(path)

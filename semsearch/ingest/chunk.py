@@ -242,7 +242,7 @@ def sentence_windows(text: str, max_chars: int) -> list[str]:
 
     A chunk's vector averages everything it says, so one fact in a long paragraph
     about many things matches a question about that fact only weakly; each window
-    gets its own vector and a chunk is scored by its best one as well (search.py).
+    gets its own vector and a chunk is scored by its best one as well (retrieval/dense.py).
     A text that fits in one window gives [] (its own vector already is that window).
     """
     groups: list[list[int]] = []
@@ -271,7 +271,7 @@ def with_context(context: str | None, own_text: str) -> str:
 
 
 # A line that is only a parenthesised byline, "(甘肃省政协机关)" or "（记者 张三）": in scraped news it closes an
-# article, and a page may hold several articles (bench/articles.py).
+# article, and a page may hold several, so names are scoped to the article, not the file.
 _BYLINE_LINE = re.compile(r"^[ \t]*[(（][^()（）\n]{2,40}[)）][ \t]*$", re.MULTILINE)
 
 
@@ -300,7 +300,7 @@ def embed_text_of(title: str | None, text: str, context: str | None = None) -> s
 
     All folded. The document's title is left out where the section title already is it. A passage
     deep in an article often never names what the article is about (the province, the body); with
-    the title its vector does (bench/results/context.md measures the difference).
+    the title its vector does (docs/decisions.md, "Document title in every chunk's vector").
     """
     body = fold_text(text)
     own = f"{fold_text(title)}\n{body}" if title else body

@@ -333,8 +333,8 @@ def _run(entry) -> None:
 
 
 def _exit_now(code) -> None:
-    """Exit without tearing down the loaded model: freeing the tokenizer and ORT session took
-    0.2-0.35 s of a 2 s cold ``ask``. Everything a command writes is committed (SQLite) or
+    """Exit without tearing down the loaded model: freeing the tokenizer and ORT session is a
+    noticeable share of a cold ``ask``. Everything a command writes is committed (SQLite) or
     renamed into place before it returns, so there is nothing left for teardown to save."""
     if code is None:
         code = 0

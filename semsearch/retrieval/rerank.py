@@ -29,7 +29,7 @@ class BestSentence:
     score: float  # 0.5 * wording + 0.5 * cosine + fit
     wording: float
     cosine: float  # of the stored sentence window that holds it
-    fit: float  # answer.answer_fit: the bonuses for stating the number asked for and naming what was asked about
+    fit: float  # sentences.answer_fit: the bonuses for stating the number asked for and naming what was asked about
     top_cosine: float  # the best cosine of any of the hit's sentences
 
 
@@ -65,7 +65,7 @@ def rerank(question: str, hits: list[Hit], query_vector: np.ndarray,
     if not found:
         return hits
     best = {rank: sentence.score for rank, sentence in found.items()}
-    # A hit's score rises by how far its best sentence beats the weakest of the first five's: never below its
+    # A hit's score rises by how far its best sentence beats the weakest of the first hits': never below its
     # fused score, so the reordered hits still score at least as high as those after them.
     floor = min(best.values())
     lifted = {hit.rank: hit.score + settings.sentence_weight * (best[hit.rank] - floor) if hit.rank in best else hit.score

@@ -126,15 +126,15 @@ class Generation:
                            common_rows: int = DEFAULTS.common_term_rows) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better) of the ``n`` best chunks holding any of ``terms``.
 
-        FTS5 computes bm25() for every row that matches, about 1.5 µs each, and at 1M chunks a question's
-        common terms match tens of thousands of rows. So when they do, the rows are scored in passes, each
-        with the whole query's bm25() (so every score is the one the whole query gives): first the rows
-        holding one of the rarer terms. A row holding only common terms scores less than the sum of their
-        ``bm25_ceiling``s; once the n-th best score so far is above that, no row left could enter the top
-        ``n``, and the result is exactly the whole query's. Until then the rarest of the remaining common
-        terms are taken in, enough to bring their ceiling under the n-th score, and the next pass scores
-        the rows holding them that no earlier pass scored. Every row is scored at most once, but each pass
-        walks the whole query's matches again. ``common_share`` and ``common_rows`` decide when a term is common.
+        FTS5 computes bm25() for every row that matches, and in a large index a question's common terms
+        match a great many rows. So when they do, the rows are scored in passes, each with the whole
+        query's bm25() (so every score is the one the whole query gives): first the rows holding one of
+        the rarer terms. A row holding only common terms scores less than the sum of their ``bm25_ceiling``s;
+        once the n-th best score so far is above that, no row left could enter the top ``n``, and the result
+        is exactly the whole query's. Until then the rarest of the remaining common terms are taken in,
+        enough to bring their ceiling under the n-th score, and the next pass scores the rows holding them
+        that no earlier pass scored. Every row is scored at most once, but each pass walks the whole query's
+        matches again. ``common_share`` and ``common_rows`` decide when a term is common (docs/decisions.md).
         """
         terms = list(dict.fromkeys(terms))
         match = fts_match(terms)
@@ -166,7 +166,7 @@ class Generation:
                                    "ORDER BY bm25(chunks_fts) LIMIT ?", (match, n))
         else:
             # "+rowid": filter the rows of the outer match by the inner one's rowids; a plain "rowid IN" makes
-            # SQLite run the outer match once per inner rowid, which took seconds at 1M chunks.
+            # SQLite run the outer match once per inner rowid, far too slow in a large index.
             rows = self.db.execute("SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
                                    "AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?) "
                                    "ORDER BY bm25(chunks_fts) LIMIT ?", (match, within, n))

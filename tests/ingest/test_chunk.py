@@ -2,11 +2,11 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
+from conftest import SEEDS
 from semsearch.ingest.chunk import (CONTEXT_END, chunk_text, document_title, model_text, own_text, sentence_spans,
                              sentence_windows, with_context)
 from semsearch.text.normalize import fold_text
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def count(texts):

@@ -79,7 +79,7 @@ def test_a_question_s_name_keys_need_no_pinyin_so_a_cold_ask_does_not_import_it(
     import subprocess
     import sys
 
-    code = ("import sys; from semsearch.keyword import question_name_keys; "
+    code = ("import sys; from semsearch.analysis.keyword import question_name_keys; "
             "question_name_keys('河池市政协建了多少间委员书屋? How many in Hechi?'); "
             "print('pypinyin' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

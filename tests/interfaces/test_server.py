@@ -27,6 +27,10 @@ NEW_FILE = "999_new_document.txt"
 UNIQUE_SENTENCE = "紫藤书院的守夜人欧阳青岚每晚十点整敲响三声铜钟，提醒读书人熄灯休息。"
 
 
+# These tests load the real model (or run the CLI/server, which does).
+pytestmark = pytest.mark.slow
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
