@@ -177,7 +177,7 @@ def reindex(
     paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: what the index was built from, else seeds/)."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from nothing (e.g. to change model)."),
-    int8: Optional[bool] = typer.Option(None, "--int8/--float", help="Embed passages with the int8 copy of the model or the float one. Default: as the index was built; new indexes: int8 where the CPU has int8 dot-product instructions (VNNI, Arm dotprod: ~1.5x faster there, same hit@5 on our question sets), else float."),
+    int8: Optional[bool] = typer.Option(None, "--int8/--float", help="Embed passages with the int8 copy of the model or the float one. Default: as the index was built; new indexes: int8 where the CPU has int8 dot-product instructions (VNNI, Arm dotprod), where it is faster, else float (docs/models.md)."),
     windows: Optional[bool] = typer.Option(None, "--windows/--no-windows", help="Also embed sentence windows of long passages (better ranking, ~1.8x the embedding work). Default: as the index was built; new indexes: on."),
 ) -> None:
     """Bring the index up to date with the corpus."""
@@ -238,7 +238,7 @@ def eval_(
     questions: Path = typer.Argument(..., help="Question file (JSON lines: id, q, gold; an empty gold marks an unanswerable question)."),
     index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt, as_json: bool = JsonOpt,
     min_score: Optional[float] = typer.Option(None, "--min-score", help="The no-answer threshold to ask with (see ask --min-score): calibrate it on your own questions."),
-    answers: bool = typer.Option(True, "--answers/--no-answers", help="Also ask every question: gold in the answer, no-answer precision and recall (about 30 ms a question)."),
+    answers: bool = typer.Option(True, "--answers/--no-answers", help="Also ask every question: gold in the answer, no-answer precision and recall."),
 ) -> None:
     """Quality on a question file: hit@1, hit@5, MRR@10, and how the answers and "no answer" fare."""
     from semsearch.evaluate import evaluate, load_questions
