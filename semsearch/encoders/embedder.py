@@ -169,15 +169,14 @@ class Embedder:
 
     @cached_property
     def _light(self):
-        """The torch-free encoder for short texts (questions, answer sentences): ORT where exported, else numpy,
-        else None."""
-        from semsearch.encoders.tokenized import NumpyEncoder
+        """The torch-free encoder for short texts (questions, answer sentences): ORT where exported, else None
+        (sentence-transformers encodes them)."""
         from semsearch.encoders.onnx import OnnxEncoder
 
-        if self._has_onnx_export:
-            return OnnxEncoder(self.load_path, threads=self.settings.question_threads, short_texts=True,
-                               int8=self.question_precision() == "int8")
-        return NumpyEncoder(self.load_path) if NumpyEncoder.supports(self.load_path) else None
+        if not self._has_onnx_export:
+            return None
+        return OnnxEncoder(self.load_path, threads=self.settings.question_threads, short_texts=True,
+                           int8=self.question_precision() == "int8")
 
     def preload(self) -> None:
         """Start loading the query encoder on background threads; returns at once.
@@ -192,8 +191,7 @@ class Embedder:
         # A process that exits early (bad input, no index) must not tear down ORT or the
         # tokenizer while a thread is still inside them.
         atexit.register(self._join_preloads)
-        parts = [lambda: light.tokenizer, lambda: light._embeddings]
-        parts.append((lambda: light.session) if hasattr(type(light), "session") else (lambda: light._layers))
+        parts = [lambda: light.tokenizer, lambda: light.word_embeddings, lambda: light.session]
         for part in parts:
             thread = threading.Thread(target=part, daemon=True, name="semsearch-preload")
             thread.start()

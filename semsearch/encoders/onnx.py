@@ -1,12 +1,11 @@
-"""An ONNX Runtime forward pass for the BERT folders ``tokenized.NumpyEncoder`` reproduces: the fast encoder.
+"""An ONNX Runtime forward pass for the BERT folders ``tokenized.TokenizedEncoder`` accepts: the fast encoder.
 
 Owns the exported graph (``onnx/encoder.onnx`` in a model folder), its export,
-its check against the numpy reference, and running it. The graph takes word
+its check against sentence-transformers, and running it. The graph takes word
 embeddings, not token ids: the 96M-parameter embedding matrix stays in
 ``model.safetensors`` (memory-mapped; only the rows a batch uses are read), so
-the graph stays small and quick to load. ORT's kernels encode questions faster
-than numpy/OpenBLAS and passages faster than sentence-transformers on torch,
-with the same vectors (cosine ≥ 0.9999 is checked at export and in
+the graph stays small and quick to load, and no torch is imported. ORT encodes passages
+faster than sentence-transformers on torch, with the same vectors (cosine ≥ 0.9999 is checked at export and in
 tests/encoders/test_onnx.py), so an index stays searchable by either path.
 
 ``encoder-int8.onnx`` is a dynamically quantised copy (int8 weights per output
@@ -18,7 +17,7 @@ Without those instructions it is no faster than the float graph, so there passag
 in float. Questions run the float graph unless ``Settings.questions_int8`` (docs/decisions.md).
 
 The export needs torch, transformers and onnx (present at install time); running
-needs only onnxruntime. A folder without a valid export falls back to numpy.
+needs only onnxruntime. A folder without a valid export is encoded by sentence-transformers.
 """
 
 from __future__ import annotations
@@ -37,13 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.encoders.tokenized import NumpyEncoder
+from semsearch.encoders.tokenized import TokenizedEncoder
 
 ONNX_DIRNAME = "onnx"
 GRAPH = "encoder.onnx"
 INT8_GRAPH = "encoder-int8.onnx"
 STAMP = "semsearch_onnx.json"
-MIN_COSINE = 0.9999  # to the numpy reference, itself checked against sentence-transformers
+MIN_COSINE = 0.9999  # to sentence-transformers' own vectors
 # Which int8 graph an export holds; an export without this recipe gets its int8 graph made again.
 INT8_RECIPE = "dynamic-int8-per-channel, ffn-output-float"
 MIN_INT8_COSINE = 0.995  # below it the int8 graph is not used (passages fall back to the float graph)
@@ -136,10 +135,8 @@ def _ffn_output_matmuls(graph_path: Path) -> list[str]:
             and producer.get(node.input[0]) in ("Mul", "Gelu")]
 
 
-class OnnxEncoder(NumpyEncoder):
-    """NumpyEncoder's tokenising and batching, with ORT running the encoder layers."""
-
-    uses_blas = False
+class OnnxEncoder(TokenizedEncoder):
+    """Tokenising and batching (``TokenizedEncoder``), with ORT running the encoder layers."""
 
     def __init__(self, folder: str | Path, threads: int = 1, int8: bool = False, short_texts: bool | None = None,
                  spin: bool = True):
@@ -148,7 +145,7 @@ class OnnxEncoder(NumpyEncoder):
         self.spin = spin
         self.graph = self.folder / ONNX_DIRNAME / (INT8_GRAPH if int8 else GRAPH)
         # Short texts are a question or a few answer sentences: ORT is already compute-bound on
-        # one of them, so batching them only adds padding. Passages on all cores keep NumpyEncoder's
+        # one of them, so batching them only adds padding. Passages on all cores keep TokenizedEncoder's
         # 8, the best batch size (docs/decisions.md).
         if short_texts is None:
             short_texts = threads == 1
@@ -157,7 +154,7 @@ class OnnxEncoder(NumpyEncoder):
 
     @staticmethod
     def available(folder: str | Path) -> bool:
-        return NumpyEncoder.supports(folder) and has_valid_export(folder)
+        return TokenizedEncoder.supports(folder) and has_valid_export(folder)
 
     @cached_property
     def session(self):
@@ -175,19 +172,19 @@ class OnnxEncoder(NumpyEncoder):
         return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        words = self._embeddings["word"][ids.reshape(-1)].astype(np.float32).reshape(*ids.shape, -1)
+        words = self.word_embeddings[ids.reshape(-1)].astype(np.float32).reshape(*ids.shape, -1)
         return self.session.run(None, {"inputs_embeds": words, "attention_mask": mask.astype(np.int64)})[0]
 
 
 def export(folder: str | Path) -> Path:
-    """Export ``folder``'s encoder to ``folder/onnx`` (fp32 and int8), both checked against numpy.
+    """Export ``folder``'s encoder to ``folder/onnx`` (fp32 and int8), both checked against sentence-transformers.
 
     Written into a temporary sibling and renamed into place, so a failed or
     interrupted export leaves no half-written graph that could be used.
     Raises RuntimeError when the exported graph does not reproduce the model.
     """
     folder = Path(folder)
-    if not NumpyEncoder.supports(folder):
+    if not TokenizedEncoder.supports(folder):
         raise RuntimeError(f"{folder} is not a BERT sentence-transformers folder semsearch can export")
     staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder))
     try:
@@ -198,7 +195,7 @@ def export(folder: str | Path) -> Path:
             warnings.simplefilter("ignore")
             quantize_dynamic(str(staging / GRAPH), str(staging / INT8_GRAPH), weight_type=QuantType.QInt8,
                              per_channel=True, nodes_to_exclude=_ffn_output_matmuls(staging / GRAPH))
-        reference = NumpyEncoder(folder).encode(CHECK_TEXTS)
+        reference = _reference_vectors(folder)
         cosines = {}
         for name in (GRAPH, INT8_GRAPH):
             encoder = OnnxEncoder(folder)
@@ -208,7 +205,7 @@ def export(folder: str | Path) -> Path:
         if cosines[GRAPH] < MIN_COSINE:
             raise RuntimeError(f"exported graph reproduces the model only to cosine {cosines[GRAPH]:.6f}")
         (staging / STAMP).write_text(json.dumps(_source_signature(folder) | {
-            "min_cosine_to_numpy": {k: round(v, 6) for k, v in cosines.items()},
+            "min_cosine_to_reference": {k: round(v, 6) for k, v in cosines.items()},
             "int8_recipe": INT8_RECIPE, "int8_checked": cosines[INT8_GRAPH] >= MIN_INT8_COSINE,
             "inputs": ["inputs_embeds", "attention_mask"], "output": "normalised mean-pooled embedding",
         }, indent=2) + "\n", encoding="utf-8")
@@ -221,6 +218,17 @@ def export(folder: str | Path) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _reference_vectors(folder: Path) -> np.ndarray:
+    """``CHECK_TEXTS`` embedded by sentence-transformers itself: what the graph must reproduce."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    vectors = model.encode(CHECK_TEXTS, batch_size=8, normalize_embeddings=True, convert_to_numpy=True,
+                           show_progress_bar=False)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 @contextmanager

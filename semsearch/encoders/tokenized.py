@@ -1,24 +1,17 @@
-"""A numpy forward pass for BERT-style sentence-transformers folders: queries without torch.
+"""Tokenising and batching for BERT-style sentence-transformers folders, without torch.
 
-Owns the light query path. Importing torch and sentence-transformers costs
-seconds; a question is a few dozen tokens, which numpy encodes in milliseconds
-from the same ``model.safetensors``. Only folders this module can reproduce
-exactly are accepted (a ``bert`` config, mean pooling over all tokens,
-normalisation, a ``tokenizer.json``); everything else goes through
-sentence-transformers. Its vectors match sentence-transformers' (checked in
-tests/encoders/test_onnx.py), so they search the same index.
-
-The word-embedding matrix (96M of the 118M parameters) is memory-mapped and only
-the rows of the tokens in a batch are read; the encoder layers are converted to
-float32 once, on first use.
+A question is a few dozen tokens: loading torch and sentence-transformers for it would cost seconds.
+``TokenizedEncoder`` reads the folder's ``tokenizer.json`` and memory-maps the word-embedding matrix
+of ``model.safetensors`` (only the rows of a batch's tokens are read); a subclass runs the encoder
+layers on the embedded tokens (``onnx.OnnxEncoder``: ONNX Runtime). Only folders whose pipeline is
+reproduced exactly are accepted (a ``bert`` config, mean pooling over all tokens, normalisation);
+everything else goes through sentence-transformers.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-import threading
-from contextlib import contextmanager, nullcontext
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Sequence
@@ -26,53 +19,6 @@ from typing import Sequence
 import numpy as np
 
 _DTYPES = {"F16": np.float16, "F32": np.float32, "BF16": None}
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32 resolution of GELU's output.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
-
-
-@cache
-def _blas():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController().select(user_api="blas")
-
-
-_one_thread_lock = threading.Lock()
-_one_thread_users = 0
-_saved_limit = None
-
-
-@contextmanager
-def one_blas_thread():
-    """One BLAS thread while encoding a question: a question is a few dozen rows, and a second
-    thread costs more to wake than it saves (docs/decisions.md). Counted, so overlapping queries
-    in several threads restore the caller's setting only when the last one ends."""
-    global _one_thread_users, _saved_limit
-    with _one_thread_lock:
-        if _one_thread_users == 0:
-            _saved_limit = _blas().limit(limits=1)
-        _one_thread_users += 1
-    try:
-        yield
-    finally:
-        with _one_thread_lock:
-            _one_thread_users -= 1
-            if _one_thread_users == 0 and _saved_limit is not None:
-                _saved_limit.restore_original_limits()
-                _saved_limit = None
 
 
 @cache
@@ -105,9 +51,10 @@ class SafeTensors:
         return self.data[start:end].view(dtype).reshape(info["shape"])
 
 
-class NumpyEncoder:
+class TokenizedEncoder:
+    """Tokens in, L2-normalised mean-pooled vectors out; ``_forward`` runs the layers on a padded batch."""
+
     batch_size = 8
-    uses_blas = True  # single texts run under one_blas_thread()
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -142,30 +89,9 @@ class NumpyEncoder:
         return _encoding_tokenizer(str(self.folder / "tokenizer.json"), self.max_length)
 
     @cached_property
-    def _layers(self) -> list[dict[str, np.ndarray]]:
-        t = self.tensors
-        names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-                 "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-                 "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
-        layers = []
-        for i in range(self.config["num_hidden_layers"]):
-            layer = {}
-            for short, long in names.items():
-                prefix = f"encoder.layer.{i}.{long}"
-                weight = t.get(prefix + ".weight").astype(np.float32)
-                layer[short + ".w"] = weight.T.copy() if weight.ndim == 2 else weight  # x @ W.T as x @ Wt
-                layer[short + ".b"] = t.get(prefix + ".bias").astype(np.float32)
-            layers.append(layer)
-        return layers
-
-    @cached_property
-    def _embeddings(self) -> dict[str, np.ndarray]:
-        t = self.tensors
-        return {"pos": t.get("embeddings.position_embeddings.weight").astype(np.float32),
-                "type": t.get("embeddings.token_type_embeddings.weight")[0].astype(np.float32),
-                "ln.w": t.get("embeddings.LayerNorm.weight").astype(np.float32),
-                "ln.b": t.get("embeddings.LayerNorm.bias").astype(np.float32),
-                "word": t.get("embeddings.word_embeddings.weight")}
+    def word_embeddings(self) -> np.ndarray:
+        """The word-embedding matrix, memory-mapped: the graph takes embedded tokens, not ids."""
+        return self.tensors.get("embeddings.word_embeddings.weight")
 
     def encode(self, texts: Sequence[str], prompt: str = "") -> np.ndarray:
         """L2-normalised sentence vectors for ``texts`` (each prefixed with ``prompt``)."""
@@ -173,8 +99,7 @@ class NumpyEncoder:
             return np.zeros((0, self.config["hidden_size"]), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
         out = np.zeros((len(texts), self.config["hidden_size"]), dtype=np.float32)
-        with one_blas_thread() if len(texts) == 1 and self.uses_blas else nullcontext():
-            self._encode_into(out, encodings)
+        self._encode_into(out, encodings)
         return out
 
     def _encode_into(self, out: np.ndarray, encodings) -> None:
@@ -191,36 +116,5 @@ class NumpyEncoder:
             out[rows] = self._forward(ids, mask)
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        cfg, emb = self.config, self._embeddings
-        eps = float(cfg.get("layer_norm_eps", 1e-12))
-        batch, width = ids.shape
-        heads = cfg["num_attention_heads"]
-        head_dim = cfg["hidden_size"] // heads
-        x = emb["word"][ids.reshape(-1)].astype(np.float32).reshape(batch, width, -1)
-        x = _layer_norm(x + emb["pos"][:width] + emb["type"], emb["ln.w"], emb["ln.b"], eps)
-        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]  # masked keys get no weight
-        scale = np.float32(1.0 / np.sqrt(head_dim))
-
-        def linear(t: np.ndarray, name: str) -> np.ndarray:
-            # 2-D matmuls go to BLAS; numpy's stacked matmul on views does not.
-            out = t.reshape(batch * width, -1) @ layer[name + ".w"] + layer[name + ".b"]
-            return out.reshape(batch, width, -1)
-
-        def split(t: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(t.reshape(batch, width, heads, head_dim).transpose(0, 2, 1, 3))
-
-        for layer in self._layers:
-            q, k, v = split(linear(x, "q")), split(linear(x, "k")), split(linear(x, "v"))
-            scores = np.matmul(q, np.ascontiguousarray(k.transpose(0, 1, 3, 2))) * scale + bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            weights = np.exp(scores)
-            weights /= weights.sum(axis=-1, keepdims=True)
-            context = np.matmul(weights, v).transpose(0, 2, 1, 3).reshape(batch, width, -1)
-            x = _layer_norm(x + linear(context, "ao"), layer["aln.w"], layer["aln.b"], eps)
-            hidden = linear(x, "fi")
-            hidden = 0.5 * hidden * (1.0 + _erf(hidden / np.float32(np.sqrt(2.0))))
-            x = _layer_norm(x + linear(hidden, "fo"), layer["oln.w"], layer["oln.b"], eps)
-
-        pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        """Normalised mean-pooled vectors of a batch of token ids (``mask``: 1 for real tokens)."""
+        raise NotImplementedError

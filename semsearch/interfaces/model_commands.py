@@ -42,10 +42,10 @@ def _export_onnx(path: Path, force: bool) -> bool:
     with err.status("exporting the encoder to ONNX (fast query and indexing path)..."):
         try:
             export(path)
-        except Exception as exc:  # the numpy path still works: warn, don't fail the install
+        except Exception as exc:  # sentence-transformers still works: warn, do not fail the install
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             err.print(f"warning: ONNX export failed ({type(exc).__name__}: {first_line}); "
-                      "queries use the slower numpy path", markup=False)
+                      "queries and passages use sentence-transformers (slower)", markup=False)
             return False
     return True
 
@@ -55,9 +55,9 @@ def model_export(path: Path = typer.Argument(..., help="A BERT sentence-transfor
                  force: bool = typer.Option(False, "--force", help="Export again even if a checked export exists.")
                  ) -> None:
     """Export a local model folder to ONNX, so its queries and indexing run on ONNX Runtime."""
-    from semsearch.encoders.tokenized import NumpyEncoder
+    from semsearch.encoders.tokenized import TokenizedEncoder
 
-    if not NumpyEncoder.supports(path):
+    if not TokenizedEncoder.supports(path):
         err.print(f"error: {path} is not a BERT sentence-transformers folder with mean pooling and a "
                   "tokenizer.json; it keeps the sentence-transformers path", markup=False)
         raise typer.Exit(2)

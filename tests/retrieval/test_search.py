@@ -269,7 +269,10 @@ def test_held_out_english_and_reworded_questions_keep_their_hit_at_5(real_index,
 def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_index):
     from concurrent.futures import ThreadPoolExecutor
 
-    from semsearch.encoders.tokenized import _blas
+    from threadpoolctl import ThreadpoolController
+
+    def _blas():
+        return ThreadpoolController().select(user_api="blas")
 
     questions = [json.loads(line)["q"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     idx = Index.open(real_index)
@@ -278,7 +281,7 @@ def test_one_index_shared_by_threads_gives_each_the_sequential_results(real_inde
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda q: (q, [h.chunk_id for h in idx.search(q, k=5)]), questions * 4))
     assert all(ids == expected[q] for q, ids in got)
-    # Queries run on one BLAS thread each; the caller's setting is back once they are done.
+    # Concurrent searches leave the caller's BLAS setting as it was.
     assert [lib["num_threads"] for lib in _blas().info()] == blas_threads
 
 
