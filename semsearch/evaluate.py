@@ -1,15 +1,23 @@
-"""Evaluation on a question file: retrieval (hit@1, hit@5, MRR@10) and answers (gold in the answer, "no answer").
+"""Evaluation on a question file: retrieval (hit@1, hit@5, MRR@10, nDCG@10) and answers (gold in the answer,
+"no answer").
 
-Owns the question-file format of ``CONVENTIONS.md`` (one JSON object a line:
-``{"id", "q", "gold": [substring, ...]}``) and the relevance rule: a passage is
-relevant when its match key (glosses removed, Simplified, punctuation unified,
-no whitespace) contains the match key of a gold substring. Questions with an
-empty ``gold`` list are unanswerable: they count toward no-answer figures only.
+Owns the question-file format of ``CONVENTIONS.md``, one JSON object a line, in one of two forms:
+
+* ``{"id", "q", "gold": [substring, ...]}``: a passage is relevant when its match key (glosses removed,
+  Simplified, punctuation unified, no whitespace) contains the match key of a gold substring;
+* ``{"id", "q", "relevant": ["path:LINE" | "path:FIRST-LAST" | "path", ...]}``: relevance by passage (qrels),
+  for labelled data: a passage is relevant when it comes from that file (the path relative to the corpus root)
+  and its lines include LINE or overlap FIRST-LAST (a bare path accepts any passage of the file). Each entry is
+  one relevant unit: a second passage of the same unit gains nothing.
+
+A question with neither (an empty ``gold``) is unanswerable: it counts toward no-answer figures only.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -23,10 +31,42 @@ DEPTH = 10
 
 
 @dataclass(frozen=True)
+class Relevant:
+    """One relevant unit of a qrels question: a file, and optionally a line range of it."""
+
+    path: str
+    first: int | None = None
+    last: int | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> "Relevant":
+        found = _QREL.match(entry.strip())
+        if not found:
+            raise ValueError(entry)
+        first = found.group("first")
+        last = found.group("last") or first
+        return cls(found.group("path"), int(first) if first else None, int(last) if last else None)
+
+    def holds(self, source) -> bool:
+        """Whether a hit's ``source`` (path, line_start, line_end) falls in this unit."""
+        if source.path != self.path:
+            return False
+        return self.first is None or (source.line_start <= self.last and source.line_end >= self.first)
+
+
+_QREL = re.compile(r"^(?P<path>[^:].*?)(?::(?P<first>\d+)(?:-(?P<last>\d+))?)?$")
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     q: str
     gold: tuple[str, ...]
+    relevant: tuple[Relevant, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold or self.relevant)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -43,12 +83,14 @@ def load_questions(path: Path) -> list[Question]:
         try:
             obj = json.loads(line)
             gold = obj.get("gold", [])
-            if isinstance(gold, str):
-                gold = [gold]
-            questions.append(Question(str(obj.get("id", number)), str(obj["q"]), tuple(str(g) for g in gold)))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            relevant = obj.get("relevant", [])
+            gold, relevant = ([gold] if isinstance(gold, str) else gold), ([relevant] if isinstance(relevant, str) else relevant)
+            questions.append(Question(str(obj.get("id", number)), str(obj["q"]), tuple(str(g) for g in gold),
+                                      tuple(Relevant.parse(str(r)) for r in relevant)))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             raise InputError(f"{path}:{number}: not a question object like "
-                             '{"id": "q1", "q": "...", "gold": ["..."]}') from None
+                             '{"id": "q1", "q": "...", "gold": ["..."]} or '
+                             '{"id": "q1", "q": "...", "relevant": ["file.txt:12"]}') from None
     if not questions:
         raise InputError(f"{path} holds no questions")
     return questions
@@ -66,13 +108,37 @@ def first_relevant_rank(passages: list[str], gold: tuple[str, ...]) -> int | Non
     return None
 
 
-def metrics(ranks: list[int | None]) -> dict[str, float]:
+def relevant_ranks(hits, question: Question) -> list[int]:
+    """The ranks (from 1) of the hits that are relevant to ``question``, each relevant unit counted once."""
+    if not question.relevant:
+        rank = first_relevant_rank([hit.text for hit in hits], question.gold)
+        return [rank] if rank else []
+    found, ranks = set(), []
+    for rank, hit in enumerate(hits, start=1):
+        unit = next((i for i, r in enumerate(question.relevant) if i not in found and r.holds(hit.source)), None)
+        if unit is not None:
+            found.add(unit)
+            ranks.append(rank)
+    return ranks
+
+
+def ndcg(ranks: list[int], relevant_units: int, depth: int = DEPTH) -> float:
+    """Binary-relevance nDCG at ``depth`` of the relevant ``ranks`` when ``relevant_units`` exist."""
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(relevant_units, depth)))
+    return sum(1 / math.log2(r + 1) for r in ranks if r <= depth) / ideal if ideal else 0.0
+
+
+def metrics(ranks: list[int | None], gains: list[float] | None = None) -> dict[str, float]:
+    """hit@1, hit@5 and MRR@10 of the first relevant ranks, and nDCG@10 when ``gains`` (per question) are given."""
     n = len(ranks) or 1
-    return {
+    out = {
         "hit@1": sum(1 for r in ranks if r == 1) / n,
         "hit@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
         "mrr@10": sum(1.0 / r for r in ranks if r is not None and r <= DEPTH) / n,
     }
+    if gains is not None:
+        out["ndcg@10"] = sum(gains) / n
+    return out
 
 
 def answer_figures(index, questions: list[Question], min_score: float | None = None,
@@ -84,8 +150,8 @@ def answer_figures(index, questions: list[Question], min_score: float | None = N
     threshold can be calibrated on one's own questions. ``ask_ms_median`` is warm, one question at a time.
     ``on_step`` is called after each question (a progress bar's hook).
     """
-    answerable = [q for q in questions if q.gold]
-    unanswerable = [q for q in questions if not q.gold]
+    answerable = [q for q in questions if q.answerable]
+    unanswerable = [q for q in questions if not q.answerable]
     said: list[str] = []  # per answerable question: "gold", "miss" or "no_answer"
     seconds = []
     for question in answerable:
@@ -95,7 +161,7 @@ def answer_figures(index, questions: list[Question], min_score: float | None = N
         if answer.no_answer:
             said.append("no_answer")
         else:
-            said.append("gold" if is_relevant(" ".join(s.text for s in answer.sentences), question.gold) else "miss")
+            said.append("gold" if _answer_holds(answer, question) else "miss")
         on_step()
     declined = []
     for question in unanswerable:
@@ -118,22 +184,31 @@ def answer_figures(index, questions: list[Question], min_score: float | None = N
     }
 
 
+def _answer_holds(answer, question: Question) -> bool:
+    """Whether the answer's sentences hold the gold, or (qrels) quote a relevant passage."""
+    if not question.relevant:
+        return is_relevant(" ".join(s.text for s in answer.sentences), question.gold)
+    cited = {s.citation for s in answer.sentences}
+    return any(hit.rank in cited and any(r.holds(hit.source) for r in question.relevant) for hit in answer.hits)
+
+
 def evaluate(index, questions: list[Question], depth: int = DEPTH, answers: bool = True,
              min_score: float | None = None, on_step: Callable[[], None] = lambda: None) -> dict:
     """Run every answerable question through ``index.search``; returns figures and per-question ranks, and with
     ``answers`` the ``answer_figures`` of every question (``min_score`` applies to those). ``on_step`` is called
     after each search and each ask."""
-    rows = []
+    rows, gains = [], []
     for question in questions:
-        if not question.gold:
+        if not question.answerable:
             continue
         hits = index.search(question.q, k=depth)
-        rank = first_relevant_rank([h.text for h in hits], question.gold)
-        rows.append({"id": question.id, "q": question.q, "rank": rank,
+        ranks = relevant_ranks(hits, question)
+        gains.append(ndcg(ranks, len(question.relevant) or 1, depth))
+        rows.append({"id": question.id, "q": question.q, "rank": ranks[0] if ranks else None,
                      "top": hits[0].source.cite() if hits else None})
         on_step()
     result = {"schema": 1, "questions": len(rows),
-              **{k: round(v, 4) for k, v in metrics([r["rank"] for r in rows]).items()}, "per_question": rows}
+              **{k: round(v, 4) for k, v in metrics([r["rank"] for r in rows], gains).items()}, "per_question": rows}
     if answers:
         figures = answer_figures(index, questions, min_score, on_step)
         for row, outcome in zip(rows, figures.pop("outcomes")):  # both in the answerable questions' order
