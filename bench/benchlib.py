@@ -307,6 +307,8 @@ def _scale_md(r: dict) -> list[str]:
     row("— FTS terms (rjieba etc.) + insert", "", lambda x: f"{_f(x['build']['seconds']['fts'])} "
         f"({_f(x['build']['fts_terms_per_s'], 0)} chunks/s)")
     row("— FAISS build (add + write)", "", lambda x: _f(x["build"]["seconds"]["faiss_build"]))
+    row("— commit: FTS terms + insert, FAISS build, fsync (runs since 2026-12-04: not split)", "",
+        lambda x: _f(x["build"]["seconds"]["commit"]))
     row("— reading vectors back from SQLite", "", lambda x: _f(x["build"]["seconds"]["faiss_read_blocks"]))
     row("build peak RSS (MiB)", "", lambda x: f"{_f(x['build']['peak_rss_writer_mib'], 0)} "
         f"(bench data before writer {_f(x['build']['rss_before_writer_mib'], 0)})")
@@ -333,7 +335,7 @@ def _scale_md(r: dict) -> list[str]:
                               ("keyword_terms", "stage: query terms (rjieba + bigrams)"),
                               ("keyword_fts", "stage: FTS5 BM25 query (50)"),
                               ("rows", "stage: chunk rows (SQLite)"),
-                              ("rest", "stage: rest = call minus the stages above (checks, folding, fusion, de-dup; negative by the time the keyword lookup, on a second thread, overlapped the encoding)")):
+                              ("rest", "stage: rest = call minus the stages timed above (checks, folding, fusion, de-dup; since 2026-12-04 only encode and FAISS are timed; negative by the time the keyword lookup, on a second thread, overlapped the encoding)")):
             row(slabel + ", p50 (p95) ms", "", lambda x, s_=stage, p=part: "—" if s_ not in x[p]["stages_ms"] else
                 f"{_f(x[p]['stages_ms'][s_]['p50'], 2)} ({_f(x[p]['stages_ms'][s_]['p95'], 2)})")
         row("queries with English words: how many; their translation stage p50 (p95) ms; their hybrid p50 (p95) ms", "",

@@ -4,8 +4,9 @@
 
 Builds two indexes of seeds/ from scratch with the default model, one per value of
 ``Settings.document_context`` (``Index.open(path, settings=DEFAULTS.but(document_context=False))``),
-and reports for each: dense, keyword and hybrid hit@1 / hit@5 / MRR@10 per set, first places over all answerable questions, and the ``ask`` figures of
-bench/quality.py (no-answer precision/recall, false no-answers, gold in the answer sentences).
+and reports for each: dense, keyword and hybrid hit@1 / hit@5 / MRR@10 per set, first places over all
+answerable questions, and the ``ask`` figures of bench/quality.py (no-answer precision/recall, false
+no-answers, gold in the answer sentences).
 Only the chunk vectors change: keyword terms and sentence windows never see the title.
 Writes bench/results/context.json and bench/results/context.md.
 """

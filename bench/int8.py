@@ -34,10 +34,12 @@ import numpy as np
 import benchlib as B
 from corpus import passages
 
-from semsearch.text.normalize import fold_text
+from semsearch.config import models_dir
+from semsearch.encoders.install import MODEL_DIRNAME
 from semsearch.encoders.onnx import GRAPH, INT8_GRAPH, ONNX_DIRNAME, OnnxEncoder
+from semsearch.text.normalize import fold_text
 
-MODEL_DIR = B.REPO / "models" / "multilingual-e5-small"
+MODEL_DIR = models_dir() / MODEL_DIRNAME  # the default model, as `semsearch model install` puts it
 
 
 def _quantise_every_matmul(out: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Calibration of the LLM citation check (semsearch/llm.py, SUPPORT_THRESHOLD).
+"""Calibration of the LLM citation check (semsearch/answer/llm.py, ``Settings.llm_support_threshold``).
 
     .venv/bin/python bench/llm_support.py [--index DIR]
 
@@ -20,15 +20,12 @@ Prints, for each threshold, the share of each kind that the full check
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-  # noqa: E402
-from semsearch import Index  # noqa: E402
-from semsearch.answer.llm import Evidence, content_terms, support  # noqa: E402
-from semsearch.text.normalize import match_key  # noqa: E402
+import benchlib as B
+
+from semsearch import Index
+from semsearch.answer.llm import Evidence, content_terms, support
+from semsearch.text.normalize import match_key
 
 # (question, gold substring, [faithful...], [invented...])
 CASES = [
@@ -135,12 +132,12 @@ def share(sentence: str, evidence: Evidence) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--index", default=str(REPO / "index"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", default=str(B.REPO / "index"))
     args = parser.parse_args()
     idx = Index.open(args.index)
     if not idx.exists():
-        idx.reindex([REPO / "seeds"])
+        idx.reindex([B.CORPORA["seeds"]])
     rows = {"faithful": [], "wrong passage": [], "invented": []}  # (sentence, evidence)
     for question, gold, faithful, invented in CASES:
         hits = idx.search(question, 5)

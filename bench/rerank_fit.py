@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/rerank_fit.py [--out bench/results]     # needs the index bench/quality.py builds
 
-retrieval/rerank.py orders the first five by fused score + ``Settings.sentence_weight`` (10) x the margin of each hit's best
-sentence, whose score is 0.5 x wording + 0.5 x sentence-window cosine + answer fit: fixed weights, chosen
+retrieval/rerank.py orders the first five by fused score + ``Settings.sentence_weight`` (10) x the margin of
+each hit's best sentence, whose score is 0.5 x wording + 0.5 x sentence-window cosine + answer fit: fixed weights, chosen
 by hand on these very questions. This fits them instead, and adds one signal the rule leaves out, the
 passage's own cosine (its best window's for a keyword-only hit). For every answerable question of the four
 sets (dev, seeds, english, reworded): the first five hits in fused order (``rerank=False``) and each one's

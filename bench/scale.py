@@ -28,7 +28,7 @@ Index: built by a bench-only builder through semsearch's own
 them: embed_text = fold_text(passage), text_hash = the indexer's hash of it;
 add_vectors; commit(384)), so it is a real index folder that ``Index.open``
 searches with the default model (meta "model" = multilingual-e5-small), and
-FAISS is whatever semsearch.vectors chooses for that size. Passages are grouped
+FAISS is whatever semsearch.store.vectors chooses for that size. Passages are grouped
 10 to a document (joined by a blank line, exact offsets and line numbers); each
 passage is one chunk (semsearch's chunker would split the few passages over 256
 tokens). Each build runs in its own process (peak RSS is that process's VmHWM,
@@ -91,8 +91,8 @@ def sample_texts(base: int, hold: int, size: int) -> list[str]:
 
 
 def chunk_hash(embed_text: str) -> str:
-    # The indexer's own hash (semsearch.indexer.text_hash), imported to stay identical.
-    from semsearch.indexer import text_hash
+    # The indexer's own hash (semsearch.ingest.chunk.text_hash), imported to stay identical.
+    from semsearch.ingest.chunk import text_hash
 
     return text_hash(embed_text)
 
@@ -160,12 +160,13 @@ def derived_block(rng, base_vectors, rows: int):
 def build(n: int, cfg: dict) -> dict:
     import numpy as np
 
-    from semsearch import store
-    from semsearch.store import vectors as vecmod
+    from semsearch import DEFAULTS, store
+    from semsearch.encoders.models import DEFAULT_MODEL
     from semsearch.ingest.chunk import sentence_windows
-    from semsearch.encoders.embedder import DEFAULT_MODEL
-    from semsearch.indexer import WINDOW_CHARS
+    from semsearch.store import vectors as vecmod
     from semsearch.text.normalize import fold_text
+
+    window_chars = DEFAULTS.window_chars
 
     t0 = time.perf_counter()
     texts = index_texts(n, cfg["base"], cfg["hold"])
@@ -179,55 +180,12 @@ def build(n: int, cfg: dict) -> dict:
     shutil.rmtree(index_dir, ignore_errors=True)
     index_dir.mkdir(parents=True)
 
-    # Stage timers around semsearch's own functions (wrapped, not replaced).
-    terms_time = [0.0, 0]
-    original_terms = store.document_terms_and_names
-
-    def timed_terms(text):
-        t = time.perf_counter()
-        out = original_terms(text)
-        terms_time[0] += time.perf_counter() - t
-        terms_time[1] += 1
-        return out
-
-    store.document_terms_and_names = timed_terms
-    faiss_marks: dict[str, float] = {}
-    original_build = vecmod.build_vector_index
-
-    def timed_build(count, dimension, blocks, path, sample=None):
-        faiss_marks["start"] = time.perf_counter()
-        read = [0.0]
-
-        def timed_blocks():
-            it = iter(blocks)
-            while True:
-                t = time.perf_counter()
-                try:
-                    block = next(it)
-                except StopIteration:
-                    read[0] += time.perf_counter() - t
-                    return
-                read[0] += time.perf_counter() - t
-                yield block
-
-        def timed_sample(k):
-            t = time.perf_counter()
-            rows = sample(k)
-            read[0] += time.perf_counter() - t
-            return rows
-
-        original_build(count, dimension, timed_blocks(), path, timed_sample if sample else None)
-        faiss_marks["end"] = time.perf_counter()
-        faiss_marks["read"] = read[0]
-
-    vecmod.build_vector_index = timed_build
-
     rss_before = B.proc_status()
     B.reset_peak_rss()
     load_start = B.load()
     started = time.perf_counter()
     meta = {"model": DEFAULT_MODEL, "chunker": "bench-scale: one corpus passage per chunk", "max_tokens": "256",
-            "roots": "[]", "window_chars": str(WINDOW_CHARS), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "roots": "[]", "window_chars": str(window_chars), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     writer = store.GenerationWriter(index_dir, meta, None)
     order: list[str] = []  # text hash per chunk id
     window_counts: list[int] = []  # sentence windows per chunk id
@@ -239,7 +197,7 @@ def build(n: int, cfg: dict) -> dict:
             et = fold_text(text)
             h = chunk_hash(et)
             order.append(h)
-            window_counts.append(len(sentence_windows(et, WINDOW_CHARS)))
+            window_counts.append(len(sentence_windows(et, window_chars)))
             newlines = text.count("\n")
             chunks.append({"ordinal": j, "char_start": pos, "char_end": pos + len(text), "line_start": line,
                            "line_end": line + newlines, "page": None, "title": None, "text": text,
@@ -304,28 +262,21 @@ def build(n: int, cfg: dict) -> dict:
     writer.commit(DIM)
     t_commit = time.perf_counter()
     peak = B.proc_status()
-    store.document_terms_and_names = original_terms
-    vecmod.build_vector_index = original_build
 
     live = store.live_generation(index_dir)
     np.save(SCALE_CACHE / f"is-real-{n}.npy", is_real)
     sqlite_b = (live / store.DB_FILE).stat().st_size
     faiss_b = (live / store.VECTORS_FILE).stat().st_size
     mib = 1024 ** 2
-    fts_s = faiss_marks["start"] - t_vectors  # commit up to the vector index: FTS rows + SQLite commit
     return {
         "n": n, "documents": -(-n // DOC_CHUNKS), "corpus_load_s": round(corpus_s, 1),
         "real_vectors": real_count, "derived_vectors": derived_count, "distinct_hashes": real_count + derived_count,
-        "window_vectors": window_total, "window_chars": WINDOW_CHARS,
-        "faiss_type": ("IndexFlatIP" if n <= vecmod.EXACT_LIMIT else
+        "window_vectors": window_total, "window_chars": window_chars,
+        "faiss_type": ("IndexFlatIP" if n <= DEFAULTS.exact_limit else
                        f"IndexIVFScalarQuantizer(fp16, nlist={vecmod.ivf_lists(n)}, nprobe={vecmod.probes(vecmod.ivf_lists(n))})"),
+        # The commit (FTS terms and rows, FAISS build, fsync, switch) is one call: its parts are not timed apart.
         "seconds": {"total": round(t_commit - started, 1), "rows": round(t_rows - started, 1),
-                    "vectors": round(t_vectors - t_rows, 1), "fts": round(fts_s, 1),
-                    "fts_terms_only": round(terms_time[0], 1),
-                    "faiss_build": round(faiss_marks["end"] - faiss_marks["start"] - faiss_marks["read"], 1),
-                    "faiss_read_blocks": round(faiss_marks["read"], 1),
-                    "fsync_and_switch": round(t_commit - faiss_marks["end"], 1)},
-        "fts_terms_per_s": round(terms_time[1] / terms_time[0], 0) if terms_time[0] else None,
+                    "vectors": round(t_vectors - t_rows, 1), "commit": round(t_commit - t_vectors, 1)},
         "rss_before_writer_mib": rss_before.get("VmRSS"), "peak_rss_writer_mib": peak.get("VmHWM"),
         "ru_maxrss_mib": B.maxrss_mib(),
         "disk_mib": {"total": round(B.dir_size(live) / mib, 1), "sqlite": round(sqlite_b / mib, 1),
@@ -349,56 +300,47 @@ class _TimedIndex:
         return out
 
 
-class StageClock:
-    """Times the stages of semsearch's own ``Index.search`` by wrapping the functions it calls.
+class _TimedEncoder:
+    """The index's encoder with a clock on ``encode_query``; passed as ``Index.open(path, embedder=...)``."""
 
-    Wrapped (in this process only, restored by ``off``): ``Embedder.encode_query`` of the index's
-    embedder (fold excluded), the generation's FAISS index (search), ``semsearch.search.search_terms``
-    (query terms: rjieba + bigrams), ``Generation.keyword_candidates`` (the FTS5 BM25 query) and
-    ``Generation.chunks`` (rows), ``semsearch.search.translations`` (English words -> Chinese
-    terms, CC-CEDICT lookup + their document counts). "rest" = the whole call minus those: checks, folding, fusion, de-duplication.
+    def __init__(self, encoder, sink: list):
+        self._encoder, self._sink = encoder, sink
+
+    def encode_query(self, text: str):
+        t = time.perf_counter()
+        try:
+            return self._encoder.encode_query(text)
+        finally:
+            self._sink.append(time.perf_counter() - t)
+
+    def __getattr__(self, name: str):
+        return getattr(self._encoder, name)
+
+
+class StageClock:
+    """Times the stages of semsearch's own ``Index.search`` that can be timed from outside.
+
+    The question encoder is a ``_TimedEncoder`` given to ``Index.open``, and while the clock is on the
+    generation's FAISS index (``Generation.faiss_index``) is a ``_TimedIndex`` around it. Nothing in semsearch is
+    replaced: its other stages (sentence windows, dictionary words, query terms, the FTS5 query, chunk rows)
+    would need a timing hook in ``search`` and are in "rest" = the whole call minus encode and FAISS.
     """
 
-    STAGES = ("encode", "dense", "windows", "translate", "keyword_terms", "keyword_fts", "rows")
+    STAGES = ("encode", "dense")
 
-    def __init__(self, idx, gen, embedder):
-        from semsearch.retrieval import search as S
-
-        self.idx, self.gen, self.embedder, self.S = idx, gen, embedder, S
+    def __init__(self):
         self.times: dict[str, list[float]] = {k: [] for k in self.STAGES + ("rest", "total", "cpu_total")}
-        self._pending = {k: [] for k in self.STAGES}
+        self._pending: dict[str, list[float]] = {k: [] for k in self.STAGES}
 
-    def _wrap(self, fn, key):
-        sink = self._pending[key]
+    def encoder(self, encoder) -> _TimedEncoder:
+        return _TimedEncoder(encoder, self._pending["encode"])
 
-        def wrapped(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                sink.append(time.perf_counter() - t)
-        return wrapped
-
-    def on(self):
-        self._saved = (self.embedder.__dict__.get("encode_query"), self.gen.faiss_index, self.S.search_terms,
-                       self.S.translations)
-        self.S.translations = self._wrap(self.S.translations, "translate")
-        self.embedder.encode_query = self._wrap(type(self.embedder).encode_query.__get__(self.embedder), "encode")
-        self.gen.faiss_index = _TimedIndex(self.gen.faiss_index, self._pending["dense"])
-        self.S.search_terms = self._wrap(self.S.search_terms, "keyword_terms")
-        self.gen.keyword_candidates = self._wrap(type(self.gen).keyword_candidates.__get__(self.gen), "keyword_fts")
-        self.gen.chunks = self._wrap(type(self.gen).chunks.__get__(self.gen), "rows")
-        self.gen.window_vectors = self._wrap(type(self.gen).window_vectors.__get__(self.gen), "windows")
+    def on(self, idx, gen):
+        self.idx, self.gen, self._chosen = idx, gen, gen.faiss_index
+        gen.faiss_index = _TimedIndex(self._chosen, self._pending["dense"])
 
     def off(self):
-        enc, faiss_index, fts, self.S.translations = self._saved
-        if enc is None:
-            self.embedder.__dict__.pop("encode_query", None)
-        self.gen.faiss_index = faiss_index
-        self.S.search_terms = fts
-        self.gen.__dict__.pop("keyword_candidates", None)
-        self.gen.__dict__.pop("chunks", None)
-        self.gen.__dict__.pop("window_vectors", None)
+        self.gen.faiss_index = self._chosen
 
     def search(self, q: str, k: int = 5):
         for v in self._pending.values():
@@ -427,6 +369,7 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     faiss = faiss_module()  # first, as semsearch loads it (OpenMP's idle threads sleep), for both configurations
 
     from semsearch import Index
+    from semsearch.encoders.factory import load_encoder
     from semsearch.text.normalize import fold_text
 
     queries = [q["q"] for q in json.loads((SCALE_CACHE / f"queries-{cfg['base']}-{cfg['hold']}.json")
@@ -435,9 +378,10 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     rss_start = B.proc_status()
     load_start = B.load()
     t0 = time.perf_counter()
-    idx = Index.open(SCALE_CACHE / f"index-{n}")
+    clock = StageClock()
+    embedder = load_encoder()  # the default model, which the bench index records
+    idx = Index.open(SCALE_CACHE / f"index-{n}", embedder=clock.encoder(embedder))
     gen = idx._generation()
-    embedder = idx.embedder()
     open_s = time.perf_counter() - t0
     rss_open = B.proc_status()
     t0 = time.perf_counter()
@@ -446,9 +390,8 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
     for q in queries[:20]:  # warm-up
         idx.search(q, k=5)
 
-    # Phase 1: semsearch alone, its own Index.search with a clock around each stage.
-    clock = StageClock(idx, gen, embedder)
-    clock.on()
+    # Phase 1: semsearch alone, its own Index.search with a clock around the stages it can be timed at.
+    clock.on(idx, gen)
     for q in queries:
         if time.monotonic() > budget_end:
             break
@@ -507,8 +450,7 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
         "phase1_e2e_ms": B.summary_ms(e2e),
         "stages_ms": {k: B.summary_ms(v) for k, v in clock.times.items()},
         # Only questions with English words pay for translation: their own figures, not drowned in the median.
-        "english_queries": {"n": len(english), "translate_ms": B.summary_ms([clock.times["translate"][i] for i in english]),
-                            "hybrid_ms": B.summary_ms([clock.times["total"][i] for i in english])},
+        "english_queries": {"n": len(english), "hybrid_ms": B.summary_ms([clock.times["total"][i] for i in english])},
         "rss_mib": {"before_open": rss_start.get("VmRSS"), "after_open": rss_open.get("VmRSS"),
                     "after_queries": rss_after.get("VmRSS"), "peak_before_baseline": rss_after.get("VmHWM")},
         "baseline_flat_build_s": round(flat_build_s, 2),
@@ -557,11 +499,12 @@ def run_queries(n: int, cfg: dict, full: bool) -> dict:
 
 
 def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
-    """Measurements behind possible code changes (nothing in semsearch is changed; wrappers only).
+    """Measurements behind possible code changes (nothing in semsearch is changed).
 
     * IVF instead of exact search at this size (for sizes semsearch serves with IndexFlatIP):
-      the inverted file semsearch builds past its exact limit, over the same vectors; latency,
-      recall, hybrid top-5 agreement.
+      the inverted file semsearch builds past its exact limit (``vectors.new_index`` with
+      ``exact_limit=0``), over the same vectors, put in the open generation's ``faiss_index``;
+      latency, recall, hybrid top-5 agreement.
     * The keyword lookup as shipped (``Generation.keyword_candidates``: rows holding a rarer term scored
       first, the whole query only when that cannot be proved to give its top 50) against the whole
       query's bm25() over every matching row: time, and whether the top 50 are the same.
@@ -569,9 +512,13 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
     import faiss
     import numpy as np
 
-    from semsearch.retrieval import search as S
+    from semsearch import DEFAULTS
+    from semsearch.analysis.keyword import fts_match, search_terms
+    from semsearch.analysis.translate import translations
     from semsearch.store import vectors as V
     from semsearch.text.normalize import fold_text
+
+    inverted = DEFAULTS.but(exact_limit=0)  # the structure past the exact limit, at any size
 
     out: dict = {}
     chosen = gen.faiss_index
@@ -585,13 +532,8 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         # The structure semsearch builds past its exact limit, built here at this size.
         X = flat.reconstruct_n(0, flat.ntotal)
         t = time.perf_counter()
-        saved = V.EXACT_LIMIT
-        V.EXACT_LIMIT = 0
-        try:
-            train = X[np.random.default_rng(0).choice(len(X), V.training_size(len(X)), replace=False)]
-            ivf = V.new_index(len(X), DIM, sample=train)
-        finally:
-            V.EXACT_LIMIT = saved
+        train = X[np.random.default_rng(0).choice(len(X), V.training_size(len(X), inverted), replace=False)]
+        ivf = V.new_index(len(X), DIM, sample=train, settings=inverted)
         ivf.add(X)
         build_s = time.perf_counter() - t
         del X, train
@@ -618,18 +560,16 @@ def what_if(n: int, idx, gen, queries: list[str], flat, Q) -> dict:
         D_f, _ = flat.search(Q, 10)
         out["exact_cosine_top1_minus_top10_mean"] = round(float(np.mean(D_f[:, 0] - D_f[:, 9])), 5)
 
-    from semsearch.analysis.keyword import fts_match, search_terms
-
     shipped_fts, whole_fts, same = [], [], 0
     for i, q in enumerate(queries):
         folded = fold_text(q)
-        terms = search_terms(folded, S.translations(folded, gen.term_document_counts) if S.TRANSLATE else [])
+        terms = search_terms(folded, translations(folded, gen.term_document_counts) if DEFAULTS.translate else [])
         if not terms:
             continue
         for which in ((0, 1) if i % 2 == 0 else (1, 0)):
             t = time.perf_counter()
             if which == 0:
-                got = type(gen).keyword_candidates(gen, terms, 50)
+                got = gen.keyword_candidates(terms, 50)
                 shipped_fts.append(time.perf_counter() - t)
             else:
                 whole = gen._bm25(fts_match(terms), 50)
@@ -746,16 +686,16 @@ def main(argv: list[str] | None = None) -> int:
         f"sigma {NOISE_SIGMA} per dimension (≈0.1 in norm), generator seeded by (0, block of 4,096). "
         "'exact top-10 real-vector share' says how often real vectors are among the true neighbours.",
         "Sentence windows: each chunk gets as many window vectors as `chunk.sentence_windows(text, "
-        "indexer.WINDOW_CHARS)` gives for its real text (none when it fits in one window), all DERIVED: "
+        "Settings.window_chars)` gives for its real text (none when it fits in one window), all DERIVED: "
         "0.7 x the chunk's vector + 0.3 x another derived mix, normalised; stored with "
         "`GenerationWriter.add_window_vectors` as the indexer does, so search reads and rescores them as shipped.",
         "Build: semsearch's own `store.GenerationWriter` (add_document, add_vectors, commit(384)) in a fresh "
-        "process; stage times by wrapping `store.document_terms_and_names` and `vectors.build_vector_index`; peak RSS = "
-        "VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",
+        "process; times of the rows, the vectors and the commit (FTS terms and rows, FAISS build, fsync: one call, "
+        "not split); peak RSS = VmHWM of the build process, reset after the benchmark's own corpus data was loaded.",
         "Queries: a fresh process opens the index with `Index.open`, runs 20 warm-up queries, then every query "
-        "through `Index.search(q, k=5)` (hybrid), with clocks around the functions it calls (wrapped in the "
-        "bench process: `Embedder.encode_query`, the FAISS index's `search`, `search.search_terms`, "
-        "`Generation.keyword_candidates`, `Generation.chunks`; 'rest' = the call minus those). Then, interleaved query by query, "
+        "through `Index.search(q, k=5)` (hybrid), with clocks around the question encoder (an encoder given to "
+        "`Index.open(embedder=...)`) and the FAISS index's `search` (a timing proxy in `Generation.faiss_index`); "
+        "'rest' = the call minus those. Then, interleaved query by query, "
         "`Index.search` and the plain baseline: `Embedder._light.encode(['query: ' + q])` (the ONNX query encoder) + `faiss.IndexFlatIP.search(k=10)` "
         "over the same vectors (reconstructed from semsearch's FAISS file). RSS is read before the baseline copy "
         "is made.",
@@ -774,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _notes(result: dict) -> list[str]:
-    from semsearch.store import vectors as vecmod
+    from semsearch import DEFAULTS
 
     notes = []
     for e in result["sizes"]:
@@ -783,7 +723,7 @@ def _notes(result: dict) -> list[str]:
                          f"{e['earlier_run']['sources']}), not measured again in this one.")
             if "HNSW" in str(e.get("query_1thread", {}).get("faiss_type", "")):
                 notes.append(f"{e['n']:,}: that index used HNSW; semsearch now builds an inverted file past "
-                             f"{vecmod.EXACT_LIMIT // 1000}k vectors, measured on the same vectors by bench/ann.py (section below).")
+                             f"{DEFAULTS.exact_limit // 1000}k vectors, measured on the same vectors by bench/ann.py (section below).")
         if "error" in e["build"]:
             notes.append(f"{e['n']:,}: build FAILED: {e['build']['error']}")
             continue

@@ -4,10 +4,10 @@
 
 Uses the indexes bench/scale.py built (bench/.cache/scale/index-N) and its 280 queries. For each
 size, one read-only connection per cache size (SQLite's default 2 MiB, 8, 16 as shipped in
-store.READ_CACHE_KIB, and 64 MiB), each warmed with 40 queries; then every query runs on every
+semsearch/store/generation.py READ_CACHE_KIB, and 64 MiB), each warmed with 40 queries; then every query runs on every
 connection in turn, the order of the connections reversed each round, so the machine's noise falls
 on all of them alike. Times the query semsearch runs (store.Generation.keyword_candidates: top 50
-by bm25) with the match expression search.keyword_candidates builds (no dictionary words).
+by bm25) with the match expression retrieval/keyword.py keyword_candidates builds (no dictionary words).
 Writes bench/results/sqlite_cache.json and the table in bench/RESULTS.md.
 """
 
@@ -17,7 +17,6 @@ import argparse
 import json
 import sqlite3
 import time
-from pathlib import Path
 
 import benchlib as B
 
@@ -28,7 +27,7 @@ SQL = "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? O
 def measure(n: int, matches: list[str], rounds: int) -> dict:
     from semsearch import store
 
-    generation = store.live_generation(B.BENCH / ".cache" / "scale" / f"index-{n}")
+    generation = store.live_generation(B.CACHE / "scale" / f"index-{n}")
     conns = {}
     for label, kib in CACHES_KIB.items():
         db = sqlite3.connect(f"file:{generation / store.DB_FILE}?mode=ro", uri=True)
@@ -59,12 +58,12 @@ def main() -> int:
     from semsearch.analysis.keyword import fts_match, search_terms
     from semsearch.text.normalize import fold_text
 
-    queries = json.loads((B.BENCH / ".cache" / "scale" / "queries-10000-200.json").read_text(encoding="utf-8"))
+    queries = json.loads((B.CACHE / "scale" / "queries-10000-200.json").read_text(encoding="utf-8"))
     matches = [m for m in (fts_match(search_terms(fold_text(q["q"]))) for q in queries) if m]
     result = B.header(False)
     result["sizes"] = []
     for n in (int(s) for s in args.sizes.split(",")):
-        if not (B.BENCH / ".cache" / "scale" / f"index-{n}").is_dir():
+        if not (B.CACHE / "scale" / f"index-{n}").is_dir():
             print(f"sqlite_cache: no index of {n:,} chunks; run bench/scale.py --sizes {n} first")
             continue
         result["sizes"].append(measure(n, matches, args.rounds))
@@ -72,7 +71,7 @@ def main() -> int:
     result["load_end"] = B.load()
     result["how_measured"] = [
         "The indexes and the 280 queries of bench/scale.py; the FTS5 query semsearch runs (top 50 by bm25) with "
-        "the match expression search.keyword_candidates builds, without dictionary words.",
+        "the match expression retrieval/keyword.py keyword_candidates builds, without dictionary words.",
         "One read-only connection per cache size, each warmed with 40 queries; every query then runs on every "
         "connection in turn, the connections' order reversed each round.",
     ]
