@@ -248,7 +248,7 @@ def eval_(
         idx = _open(index, model)
         _ensure_built(idx, quiet=as_json)
         with RichProgress(quiet=as_json) as progress:
-            steps = sum(1 for q in qs if q.gold) + (len(qs) if answers else 0)  # searches, then asks
+            steps = sum(1 for q in qs if q.answerable) + (len(qs) if answers else 0)  # searches, then asks
             progress.start("evaluating", steps, "questions")
             result = evaluate(idx, qs, answers=answers, min_score=min_score, on_step=lambda: progress.embedded(1))
     except SemsearchError as exc:
@@ -303,6 +303,27 @@ def serve(
     err.print(f"Serving {_index_path(index)} on http://{host}:{port} (model loading in the background; "
               f"GET /health says when ready).", markup=False)
     uvicorn.run(create_app(_index_path(index), model=model), host=host, port=port, log_level="info")
+
+
+@app.command("mcp")
+def mcp_(index: Optional[Path] = IndexOpt, model: Optional[str] = ModelOpt) -> None:
+    """MCP server over stdio, for agents: tools search, ask and status (docs/mcp.md)."""
+    try:
+        from semsearch.interfaces.mcp_server import serve_stdio
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("mcp", "mcp_types"):
+            raise
+        from semsearch.errors import InputError
+
+        _fail(InputError("semsearch mcp needs the MCP Python SDK 2.x: pip install 'mcp>=2,<3'"))
+
+    def prepare(idx) -> None:
+        # As `ask` and `search` do on first use: build a missing index from the default corpus and
+        # warn when it is stale, on stderr. It runs in the background once the server is up.
+        _ensure_built(idx, quiet=False)
+        _check_fresh(idx, strict=False)
+
+    serve_stdio(_index_path(index), model=model, prepare=prepare)
 
 
 def _run(entry) -> None:
