@@ -264,7 +264,7 @@ def eval_(
                       row["q"])
     out.print(table)
     out.print(f"questions {result['questions']}  hit@1 {result['hit@1']:.3f}  hit@5 {result['hit@5']:.3f}  "
-              f"MRR@10 {result['mrr@10']:.3f}", markup=False)
+              f"MRR@10 {result['mrr@10']:.3f}  nDCG@10 {result['ndcg@10']:.3f}", markup=False)
     if answers:
         a = result["answers"]
 
