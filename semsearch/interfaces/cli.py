@@ -284,7 +284,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (the API has no authentication)."),
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="TCP port."),
 ) -> None:
-    """HTTP API: POST /search, POST /ask, GET /health, GET /status (schema at /openapi.json)."""
+    """HTTP API: POST /search, POST /ask, GET /health, GET /status (schema at /openapi.json), and a web page at /."""
     try:
         idx = _open(index, model)
         _ensure_built(idx, quiet=False)

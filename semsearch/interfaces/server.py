@@ -5,7 +5,9 @@ A thin layer, like the CLI: it validates requests, calls ``Index.search`` /
 unchanged. It has no retrieval logic of its own.
 
 Endpoints: ``POST /search``, ``POST /ask``, ``GET /health``, ``GET /status``;
-the OpenAPI schema is at ``/openapi.json`` (and browsable at ``/docs``).
+the OpenAPI schema is at ``/openapi.json`` (and browsable at ``/docs``); ``GET /`` is the web page
+``web/index.html`` (in the package), which asks ``/ask``. ``"highlight": true`` in a request adds each
+result's ``highlights`` (``highlight.term_spans``); without it the response is exactly schema 1.
 
 - The model and the index load in a background thread at startup; until they are
   ready ``/health``, ``/search`` and ``/ask`` answer 503 ``{"error": ...}``.
@@ -17,9 +19,9 @@ the OpenAPI schema is at ``/openapi.json`` (and browsable at ``/docs``).
   reindex done by another process is served from the next request on, without restart.
 
 Files: no request names a file. There is no path parameter anywhere; the server
-reads only the index folder it was started on (and, for ``/status``, the corpus
-roots recorded in that index, to report what is stale — the same as
-``semsearch status``). Queries are text and are never used to build a path.
+reads only the index folder it was started on, its own page from the package and,
+for ``/status``, the corpus roots recorded in that index, to report what is stale
+(the same as ``semsearch status``). Queries are text and are never used to build a path.
 """
 
 from __future__ import annotations
@@ -27,30 +29,39 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch.config import DEFAULTS, Settings
 from semsearch.errors import IndexProblem, InputError, SemsearchError
 from semsearch.index import Index
+from semsearch.interfaces.highlight import term_spans
 from semsearch.types import results_json
 
 MAX_QUERY_CHARS = 4000  # the same limit as Index (index.MAX_QUERY_CHARS)
 MAX_TOP_K = 100
 MAX_BODY_BYTES = 64 * 1024
 WARM_UP_QUERY = "预热"
+# The page loads nothing from anywhere else (no CDN, no web fonts) and talks only to this server.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
 
 # uvicorn configures this logger, so `semsearch serve` shows when loading is done or failed.
 log = logging.getLogger("uvicorn.error")
 
 
 # -- request and response models (these document /openapi.json) ----------------
+
+HIGHLIGHT_HELP = "Add `highlights` to each result (where the query's terms occur in its `text`); default false."
+
 
 def _check_text(value: str) -> str:
     if not value.strip():
@@ -63,6 +74,7 @@ class SearchRequest(BaseModel):
     query: str = Field(..., strict=True, min_length=1, max_length=MAX_QUERY_CHARS,
                        description="What to look for (any language), 1 to 4,000 characters.")
     top_k: int = Field(5, strict=True, ge=1, le=MAX_TOP_K, description="How many passages (1 to 100).")
+    highlight: bool = Field(False, strict=True, description=HIGHLIGHT_HELP)
 
     _not_blank = field_validator("query")(_check_text)
 
@@ -73,6 +85,7 @@ class AskRequest(BaseModel):
                           description="A question (any language), 1 to 4,000 characters.")
     top_k: int = Field(5, strict=True, ge=1, le=MAX_TOP_K, description="How many supporting passages (1 to 100).")
     min_score: Optional[float] = Field(None, description="Below this passage score, answer no_answer: true.")
+    highlight: bool = Field(False, strict=True, description=HIGHLIGHT_HELP)
 
     _not_blank = field_validator("question")(_check_text)
 
@@ -91,6 +104,10 @@ class HitModel(BaseModel):
     text: str = Field(..., description="The passage exactly as in the source file.")
     source: SourceModel
     title: Optional[str] = Field(None, description="Document or section title, or null.")
+    highlights: list[tuple[int, int]] = Field(
+        None, description="Only when the request has \"highlight\": true: sorted, non-overlapping [start, end) "
+                          "spans of `text` (offsets in Unicode code points) where the query's terms occur, "
+                          "matched across Traditional/Simplified script and glosses.")
 
 
 class SearchResponse(BaseModel):
@@ -326,20 +343,39 @@ def create_app(index_path: str | Path, model: str | None = None, settings: Setti
         state.error = None
         return JSONResponse(result)
 
+    def _highlighted(result: dict, query: str) -> dict:
+        """Each result with ``highlights``: its spans matching the query's terms or their translations."""
+        if result["results"]:
+            extra = tuple(state.index.translations(query))
+            for hit in result["results"]:
+                hit["highlights"] = [[start, end] for start, end in term_spans(hit["text"], query, extra)]
+        return result
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        """The web page: one HTML file, its CSS and JS inline, read from the package (so edits show at once)."""
+        try:
+            html = resources.files("semsearch.interfaces").joinpath("web", "index.html").read_text(encoding="utf-8")
+        except OSError as exc:  # installed without its package data
+            return error_response(500, f"the web page is missing from the installed package: {exc}")
+        return HTMLResponse(html, headers=PAGE_HEADERS)
+
     # Plain ``def`` endpoints run in FastAPI's threadpool; Index serialises on its own lock.
     @app.post("/search", response_model=SearchResponse, responses=_errors(400, 413, 422, 503),
               summary="Ranked passages for a query")
     def search(body: SearchRequest) -> JSONResponse:
         state.require_ready()
         hits = state.index.search(body.query, k=body.top_k)
-        return _served(results_json(body.query, hits))
+        result = results_json(body.query, hits)
+        return _served(_highlighted(result, body.query) if body.highlight else result)
 
     @app.post("/ask", response_model=AskResponse, responses=_errors(400, 413, 422, 503),
               summary="An answer in cited sentences, then the supporting passages")
     def ask(body: AskRequest) -> JSONResponse:
         state.require_ready()
         answer = state.index.ask(body.question, k=body.top_k, min_score=body.min_score)
-        return _served(answer.as_json(body.question))
+        result = answer.as_json(body.question)
+        return _served(_highlighted(result, body.question) if body.highlight else result)
 
     @app.get("/health", response_model=HealthResponse, responses=_errors(503),
              summary="200 once the model and index are loaded, 503 before")

@@ -229,6 +229,33 @@ def test_openapi_schema_lists_the_four_paths_and_models(client):
     assert {"400", "413", "422", "503"} <= set(ok)
 
 
+def test_highlight_true_adds_spans_of_the_query_terms_and_is_off_by_default(client):
+    for path, field_name in (("/search", "query"), ("/ask", "question")):
+        body = {field_name: "如何建设委员工作站?", "top_k": 3}
+        plain = client.post(path, json=body)
+        explicitly_off = client.post(path, json={**body, "highlight": False})
+        assert plain.status_code == 200 and plain.content == explicitly_off.content  # byte for byte
+        lit = client.post(path, json={**body, "highlight": True})
+        assert lit.status_code == 200
+        results = lit.json()["results"]
+        assert [{k: v for k, v in r.items() if k != "highlights"} for r in results] == plain.json()["results"]
+        for r in results:
+            spans = r["highlights"]
+            assert all(0 <= start < end <= len(r["text"]) for start, end in spans)
+            assert all(end < start for (_, end), (start, _) in zip(spans, spans[1:]))  # sorted, merged
+        assert "委员工作站" in [results[0]["text"][s:e] for s, e in results[0]["highlights"]]
+        check_one_line_error(client.post(path, json={**body, "highlight": "yes"}), 422)
+    # across scripts: a Simplified query lights up a Traditional passage
+    top = client.post("/search", json={"query": "推进委员工作室建设", "top_k": 1, "highlight": True}).json()["results"][0]
+    assert "推進委員工作室建設" in [top["text"][s:e] for s, e in top["highlights"]]
+    assert client.post("/ask", json={"question": "你好", "highlight": True}).json()["results"] == []
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for request in ("SearchRequest", "AskRequest"):
+        assert schemas[request]["properties"]["highlight"] == {**schemas[request]["properties"]["highlight"],
+                                                               "type": "boolean", "default": False}
+    assert "highlights" in schemas["HitModel"]["properties"] and "highlights" not in schemas["HitModel"]["required"]
+
+
 # -- errors ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path,body,status", [
