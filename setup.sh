@@ -22,7 +22,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     fi
 fi
 
-"${PIP[@]}" install --quiet -e ".[test,mcp]"
+"${PIP[@]}" install --quiet -e ".[test,mcp,langchain,llamaindex]"
 .venv/bin/python -c "import torch, sys; sys.exit('setup: a CUDA build of torch is installed' if torch.version.cuda else 0)"
 .venv/bin/semsearch model install
 echo "setup: done. Try: .venv/bin/ask \"如何建设委员工作站?\""

@@ -54,6 +54,16 @@ class FakeEmbedder:
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
 
 
+def require_extra(module: str, install: str):
+    """``module`` imported, or the test module skipped with how to install it; under CI (SEMSEARCH_REQUIRE_EXTRAS=1)
+    a missing extra fails instead, so a missing install step cannot pass as a skip."""
+    if os.environ.get("SEMSEARCH_REQUIRE_EXTRAS") == "1":
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"needs {install}")
+
+
 # Fixtures that build an index with the real default model: a test that uses one loads the model.
 REAL_MODEL_FIXTURES = {"real_index", "english_index", "seeds_generation"}
 

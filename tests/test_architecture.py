@@ -20,7 +20,7 @@ LAYERS = [
     {"semsearch.retrieval"},
     {"semsearch.answer"},
     {"semsearch.index", "semsearch.evaluate"},
-    {"semsearch.interfaces", "semsearch.__main__", "semsearch"},
+    {"semsearch.interfaces", "semsearch.integrations", "semsearch.__main__", "semsearch"},
 ]
 MAX_LINES = 400
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import SEEDS
+from conftest import SEEDS, require_extra
 from contract import check_results_cite_the_source, check_workstation_answer
 
-pytest.importorskip("mcp.server.mcpserver", reason="the MCP Python SDK 2.x (pip install 'mcp>=2,<3')")
+require_extra("mcp.server.mcpserver", "pip install 'semsearch[mcp]'")
 
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
