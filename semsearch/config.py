@@ -59,6 +59,9 @@ class Settings:
     document_name_weight: float = 0.2  # a passage often leaves out the place or body its article is about
     answer_unit_weight: float = 0.1  # a "how many" question wants a passage stating a count in its measure word
     rerank: bool = True  # fusion ranks whole passages: the first hits are reordered by their best answer sentence
+    # The sentence reranker finds the sentence that answers a question; a title or keywords are matched by whole
+    # passages (docs/decisions.md, "Reranking only questions").
+    rerank_only_questions: bool = True
     rerank_depth: int = 5  # only the hits a reader sees first; their set never changes, only their order
     sentence_weight: float = 10.0  # the best sentence decides, but a passage far ahead keeps its lead on near ties
     overlap_keyword: bool = True  # the keyword lookup needs no vector: it runs while the question is encoded

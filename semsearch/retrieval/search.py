@@ -26,6 +26,7 @@ from semsearch.retrieval.sentences import WindowLookup
 from semsearch.store import ChunkRow, Generation
 from semsearch.text.normalize import fold_text
 from semsearch.text.quantity import asked_unit, states_count_in
+from semsearch.text.script import asks
 from semsearch.text.similarity import jaccard, shingles
 from semsearch.types import Hit, Source
 
@@ -115,7 +116,8 @@ def _search(gen: Generation, encoder: Encoder, query: str, k: int, mode: str, se
     order = sorted(fused, key=lambda cid: -fused[cid])
     if rows is None:
         rows = gen.chunks(order[: n])
-    reranking = mode == "hybrid" and settings.rerank and vector is not None
+    reranking = (mode == "hybrid" and settings.rerank and vector is not None
+                 and (asks(folded) or not settings.rerank_only_questions))
     wanted = max(k, settings.rerank_depth) if reranking else k
     signals = _Signals(dict(dense), {cid: r for r, (cid, _) in enumerate(dense, start=1)},
                        {cid: r for r, (cid, _) in enumerate(keyword, start=1)}, named, len(asked_names), counting)

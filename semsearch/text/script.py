@@ -30,3 +30,23 @@ def has_cjk(text: str) -> bool:
 def is_cjk_word(word: str) -> bool:
     """Whether every character of ``word`` is a CJK ideograph."""
     return bool(word) and all(CJK_CHAR.match(ch) for ch in word)
+
+# Words that make a text a question (interrogatives, not the function words above): 如何, 多少, what, how ...
+INTERROGATIVES = frozenset(
+    "如何 怎么 怎样 怎么样 什么 多少 哪些 哪里 哪个 哪几个 为什么 是否 有没有 几个 请问 吗 呢 多久 多长 多大 多远 多高 "
+    "何时 什么时候 为何 哪位 哪儿 哪家 几时 啥 咋 怎么办 是谁 谁 哪 "
+    "what which who whom whose how when where why".split())
+_QUESTION_MARK = re.compile(r"[?？]\s*$")
+_LATIN_WORDS = re.compile(r"[a-z]+")
+
+
+def asks(folded: str) -> bool:
+    """Whether a (folded) query is a question rather than a title or a few keywords: it ends with a question mark
+    or holds an interrogative word."""
+    if _QUESTION_MARK.search(folded):
+        return True
+    lowered = folded.lower()
+    if any(word in lowered for word in INTERROGATIVES if not word.isascii()):
+        return True
+    return any(word in INTERROGATIVES for word in _LATIN_WORDS.findall(lowered))
+

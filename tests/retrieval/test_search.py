@@ -44,12 +44,12 @@ def test_remembered_term_counts_agree_with_a_fresh_reading_of_the_same_generatio
 def test_explain_reports_both_rankings_and_the_fused_score(tmp_path, corpus, fake_embedder):
     idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
     idx.reindex([corpus])
-    hit = idx.search("社情民意", k=1)[0]
+    hit = idx.search("社情民意有哪些?", k=1)[0]
     e = hit.as_json(explain=True)["explain"]
     assert set(e) == {"dense_rank", "keyword_rank", "cosine", "document_names", "states_asked_count", "fused",
                       "best_sentence"}
     assert e["keyword_rank"] >= 1 and e["dense_rank"] >= 1 and e["fused"] <= round(hit.score, 4)
-    assert e["best_sentence"] is not None  # the first hit of a hybrid search was reranked
+    assert e["best_sentence"] is not None  # the first hit of a hybrid search for a question was reranked
     assert "explain" not in hit.as_json()
 
 
@@ -378,3 +378,14 @@ def test_keyword_search_weighs_most_when_question_and_nearest_passage_are_both_c
     assert keyword_weight("How many rooms?", "建成协商议事室604个。") == OTHER_KEYWORD_WEIGHT
     assert keyword_weight("How long is the crossing?", "The crossing takes 12 minutes.") == OTHER_KEYWORD_WEIGHT
     assert keyword_weight("委员工作站", None) == KEYWORD_WEIGHT  # no dense ranking to judge by
+
+
+def test_only_questions_are_reordered_by_their_best_sentence(tmp_path, corpus, fake_embedder):
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    question = idx.search("如何建设委员工作站?", k=5)
+    title = idx.search("委员工作站建设", k=5)
+    assert any(h.sentence_score is not None for h in question)  # a question: reranked by its best sentence
+    assert all(h.sentence_score is None for h in title)  # a title: whole passages decide
+    every = Index.open(tmp_path / "idx", embedder=fake_embedder, settings=DEFAULTS.but(rerank_only_questions=False))
+    assert any(h.sentence_score is not None for h in every.search("委员工作站建设", k=5))
