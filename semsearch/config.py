@@ -35,6 +35,10 @@ class Settings:
     ivf_probe_share: float = 1 / 8  # share of the cells searched per query: recall follows the share, not the count
     train_points_per_list: int = 40  # k-means wants a few dozen points per cell; more only slows training
     train_iterations: int = 12  # k-means passes: not tuned, and the build's time grows with them
+    milvus_timeout: float = 10.0  # seconds any Milvus call may take: an unreachable store fails, never hangs
+    milvus_overfetch: float = 1.2  # hits whose text the live generation lacks are skipped: fetch a little more
+    milvus_index: str = "HNSW"  # beyond exact_limit: "HNSW" or "IVF_FLAT" (bench/scale_out.py compares them)
+    milvus_hnsw_ef: int = 128  # HNSW candidates per query (at least the number asked for)
 
     # -- keyword store -------------------------------------------------------------------------
     common_term_share: float = 0.002  # a term in more of the chunks than this is common ...
