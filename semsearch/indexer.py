@@ -94,6 +94,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuil
         if live is not None and roots is None:
             roots = [Path(r) for r in live.roots]
         vector_store = wanted_store or (live.vector_store if live is not None else store.LOCAL)
+        store.check_vector_store(vector_store, embedder.model_id, settings)
         if live is not None and rebuild:
             live.close()
             live = None

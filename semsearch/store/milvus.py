@@ -26,6 +26,7 @@ KEY, VECTOR = "text_hash", "vector"
 KEY_LENGTH = 64
 BATCH = 2_000  # rows per insert (384 floats: ~3 MB, far under gRPC's message limit); keys per query or delete
 HNSW_M, HNSW_BUILD = 16, 200
+LOAD_TIMEOUTS = 6  # loading a large collection into memory may take several call timeouts
 
 
 def parse_url(url: str) -> tuple[str, int, str]:
@@ -98,6 +99,7 @@ class MilvusStore:
         description = self._description()
         if description is not None:
             self._check(description, model, dimension)
+            self.ensure_loaded()
             return
         from pymilvus import DataType, MilvusClient
 
@@ -109,6 +111,16 @@ class MilvusStore:
         params.add_index(field_name=VECTOR, index_type="FLAT", metric_type="COSINE")
         self._call("create the collection", self.client.create_collection, self.collection, schema=schema,
                    index_params=params, consistency_level="Strong")
+
+    def ensure_loaded(self) -> None:
+        """Load the collection if it is not (a restarted server reloads collections lazily)."""
+        state = self._call("read the load state", self.client.get_load_state, self.collection)
+        if "Loaded" not in str(state.get("state", "")) or "NotLoad" in str(state.get("state", "")):
+            try:
+                self.client.load_collection(self.collection, timeout=self.timeout * LOAD_TIMEOUTS)
+            except Exception as exc:
+                raise IndexProblem(f"vector store {self.url} failed to load collection {self.collection!r}: "
+                                   f"{_one_line(exc)}") from exc
 
     def drop(self) -> None:
         if self._call("list collections", self.client.has_collection, self.collection):

@@ -85,6 +85,7 @@ class MilvusVectors:
 
         self.store = MilvusStore.connect(url, settings)
         self.store.check_model(model, dimension)
+        self.store.ensure_loaded()
         self.ntotal = chunk_count
         self.dimension = dimension
         self._chunk_ids = chunk_ids
@@ -134,3 +135,20 @@ def vector_store_name(value: str) -> str:
     from semsearch.store.milvus import canonical
 
     return canonical(value)
+
+
+def check_vector_store(name: str, model: str, settings: Settings = DEFAULTS) -> None:
+    """Fail now (``IndexProblem``, one line) if the store ``name`` cannot be reached or holds another model's
+    vectors, rather than after the embedding."""
+    if name == LOCAL:
+        return
+    from semsearch.store.milvus import MilvusStore
+
+    milvus = MilvusStore.connect(name, settings)
+    try:
+        description = milvus._description()
+        if description is not None and not description.startswith(f"semsearch vectors of {model} ("):
+            raise IndexProblem(f"collection {milvus.collection!r} in {milvus.url} holds other vectors "
+                               f"({description!r}); use another collection or reindex --rebuild with its model")
+    finally:
+        milvus.close()
