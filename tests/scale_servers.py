@@ -28,6 +28,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:  # no SO_REUSEADDR: as strict as the server's own check
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def milvus_command() -> str | None:
     exe = Path(sys.executable).parent / "milvus-server"
     return str(exe) if exe.exists() else shutil.which("milvus-server")
@@ -59,6 +68,12 @@ class MilvusServer:
         # A restart after a crash waits for the dead sessions to expire: 10 s rather than 30.
         args += ["--extra-config", "common.session.ttl=10"]
         started = time.monotonic()
+        # After a stop, the old server's ports linger in TIME_WAIT, and a port Milvus cannot bind it silently
+        # replaces by another one: wait until every port is free, so it comes back at the same address.
+        while not all(_bindable(p) for p in (self.port, *self.ports.values())):
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"ports of the previous Milvus server still busy after {timeout:.0f}s")
+            time.sleep(1)
         with open(self.log, "ab") as log:
             # Its own session: stopping it stops the Milvus binary it runs too.
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -60,7 +60,9 @@ class MilvusStore:
         except ImportError as exc:
             raise IndexProblem(f"vector store {url} needs pymilvus: pip install 'semsearch[scale]'") from exc
         try:
-            client = MilvusClient(uri=f"http://{host}:{port}", timeout=settings.milvus_timeout)
+            # A connection of its own: pymilvus shares one per address, and a shared one broken by a server
+            # restart stays broken for every later client of this process.
+            client = MilvusClient(uri=f"http://{host}:{port}", timeout=settings.milvus_timeout, dedicated=True)
         except Exception as exc:  # pymilvus raises MilvusException, grpc errors or plain ones
             raise IndexProblem(f"vector store {canonical(url)} is unreachable: {_one_line(exc)}") from exc
         return cls(client, canonical(url), collection, settings)
