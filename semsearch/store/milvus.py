@@ -26,6 +26,7 @@ KEY, VECTOR = "text_hash", "vector"
 KEY_LENGTH = 64
 BATCH = 2_000  # rows per insert (384 floats: ~3 MB, far under gRPC's message limit); keys per query or delete
 HNSW_M, HNSW_BUILD = 16, 200
+BUILD_TIMEOUTS = 60  # building the index of a large collection (reindex only)
 LOAD_TIMEOUTS = 6  # loading a large collection into memory may take several call timeouts
 
 
@@ -72,6 +73,13 @@ class MilvusStore:
             return fn(*args, timeout=self.timeout, **kwargs)
         except IndexProblem:
             raise
+        except Exception as exc:
+            raise IndexProblem(f"vector store {self.url} failed to {what}: {_one_line(exc)}") from exc
+
+    def _slow_call(self, what: str, fn, *args, **kwargs):
+        """A call that works through the whole collection (index build, load): bounded, but far longer."""
+        try:
+            return fn(*args, timeout=self.timeout * BUILD_TIMEOUTS, **kwargs)
         except Exception as exc:
             raise IndexProblem(f"vector store {self.url} failed to {what}: {_one_line(exc)}") from exc
 
@@ -167,22 +175,25 @@ class MilvusStore:
         collection; returns the search parameters to record in the generation."""
         kind, build, search = index_plan(n, self.settings)
         current = self._call("describe the index", self.client.describe_index, self.collection, VECTOR)
-        if (current or {}).get("index_type") != kind or any(str(current.get(k)) != str(v) for k, v in build.items()):
+        current = current or {}
+        if current.get("index_type") != kind or any(k in current and str(current[k]) != str(v) for k, v in build.items()):
             self._call("release the collection", self.client.release_collection, self.collection)
             self._call("drop the index", self.client.drop_index, self.collection, VECTOR)
             params = self.client.prepare_index_params()
             params.add_index(field_name=VECTOR, index_type=kind, metric_type="COSINE", params=build)
-            self._call("build the index", self.client.create_index, self.collection, params)
-        self._call("load the collection", self.client.load_collection, self.collection)
+            self._slow_call("build the index", self.client.create_index, self.collection, params)
+        self._slow_call("load the collection", self.client.load_collection, self.collection)
         return {"index_type": kind, "params": search}
 
-    def search(self, vector: np.ndarray, n: int, params: dict) -> list[tuple[str, float]]:
+    def search(self, vector: np.ndarray, n: int, params: dict, consistency: str = "Strong") -> list[tuple[str, float]]:
+        """``consistency``: "Strong" sees every write acknowledged before it, but waits for the next time tick
+        (up to ~200 ms); "Bounded" answers at once from data a few seconds old."""
         search = dict(params.get("params", {}))
         if "ef" in search:
             search["ef"] = max(int(search["ef"]), n)  # HNSW needs ef >= the number asked for
         result = self._call("search", self.client.search, self.collection,
                             data=[np.asarray(vector, np.float32).reshape(-1).tolist()], limit=n, anns_field=VECTOR,
-                            search_params={"metric_type": "COSINE", "params": search}, consistency_level="Strong")
+                            search_params={"metric_type": "COSINE", "params": search}, consistency_level=consistency)
         return [(hit["id"], float(hit["distance"])) for hit in result[0]]
 
     def close(self) -> None:
@@ -195,15 +206,15 @@ class MilvusStore:
 def index_plan(n: int, settings: Settings = DEFAULTS) -> tuple[str, dict, dict]:
     """(index type, build parameters, search parameters) for a collection of ``n`` vectors.
 
-    Exact (FLAT) up to ``exact_limit``, as the FAISS file; beyond, ``settings.milvus_index``: HNSW
-    (graph: lowest latency, memory ~1.1x the vectors) or IVF_FLAT (cells probed by the same share as FAISS).
+    Exact (FLAT) up to ``exact_limit``, as the FAISS file; beyond, ``settings.milvus_index``: IVF_FLAT (cells
+    probed by the same share as FAISS; at 100k: recall@10 0.991, p95 6.8 ms) or HNSW (0.985, p95 15.8 ms).
     """
     if n <= settings.exact_limit:
         return "FLAT", {}, {}
-    if settings.milvus_index == "IVF_FLAT":
-        lists = ivf_lists(n, settings)
-        return "IVF_FLAT", {"nlist": lists}, {"nprobe": probes(lists, settings)}
-    return "HNSW", {"M": HNSW_M, "efConstruction": HNSW_BUILD}, {"ef": settings.milvus_hnsw_ef}
+    if settings.milvus_index == "HNSW":
+        return "HNSW", {"M": HNSW_M, "efConstruction": HNSW_BUILD}, {"ef": settings.milvus_hnsw_ef}
+    lists = ivf_lists(n, settings)
+    return "IVF_FLAT", {"nlist": lists}, {"nprobe": probes(lists, settings)}
 
 
 def _describe(model: str, dimension: int) -> str:

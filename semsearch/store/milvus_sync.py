@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def publish(db: sqlite3.Connection, index_dir: Path, url: str, model: str, dimen
             db.execute("DETACH DATABASE prev")
         n = db.execute("SELECT COUNT(DISTINCT text_hash) FROM chunks").fetchone()[0]
         search = milvus.prepare_index(max(n, milvus.count()))
-        return {"vector_store": milvus.url, "milvus_search": json.dumps(search)}
+        return {"vector_store": milvus.url, "milvus_search": json.dumps(search), "milvus_written_at": f"{time.time():.3f}"}
     finally:
         milvus.close()
 

@@ -8,6 +8,7 @@ chunk ids of that generation and cosines (vectors are L2-normalised).
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -80,7 +81,7 @@ class MilvusVectors:
 
     def __init__(self, url: str, chunk_count: int, dimension: int, model: str,
                  chunk_ids: Callable[[list[str]], dict[str, list[int]]], search_params: dict,
-                 settings: Settings = DEFAULTS):
+                 settings: Settings = DEFAULTS, written_at: float = 0.0):
         from semsearch.store.milvus import MilvusStore
 
         self.store = MilvusStore.connect(url, settings)
@@ -91,13 +92,17 @@ class MilvusVectors:
         self._chunk_ids = chunk_ids
         self._params = search_params
         self._settings = settings
+        self._written_at = written_at
 
     def search(self, vector: np.ndarray, n: int, threads: int = 1) -> list[tuple[int, float]]:
         if self.ntotal == 0:
             return []
         n = min(n, self.ntotal)
         fetch = int(n * self._settings.milvus_overfetch) + 8
-        found = self.store.search(vector, fetch, self._params)
+        # Strong consistency waits for Milvus's next time tick (~200 ms a query): only needed while the last
+        # reindex's rows may not be visible yet; after that, Bounded sees them all and answers at once.
+        fresh = time.time() - self._written_at < self._settings.milvus_strong_seconds
+        found = self.store.search(vector, fetch, self._params, "Strong" if fresh else "Bounded")
         ids = self._chunk_ids([h for h, _ in found])
         out = [(cid, score) for h, score in found for cid in ids.get(h, ())]
         return out[:n]
@@ -124,7 +129,8 @@ def open_vector_index(path: Path, meta: dict[str, str], db: Callable[[], sqlite3
             return out
 
         return MilvusVectors(kind, chunk_count, int(meta.get("dimension") or 0), meta.get("model", ""), chunk_ids,
-                             json.loads(meta.get("milvus_search", "{}")), settings)
+                             json.loads(meta.get("milvus_search", "{}")), settings,
+                             float(meta.get("milvus_written_at", 0.0)))
     raise IndexProblem(f"index at {path} keeps its vectors in {kind!r}, which this semsearch cannot read")
 
 
