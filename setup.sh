@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # From a fresh clone to a working semsearch in one command:
-# a venv in .venv, the CPU build of torch, semsearch with its test and integration extras, the default model.
+# a venv in .venv, the CPU build of torch, semsearch with its test, integration and scale-out extras, the default model.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -22,7 +22,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     fi
 fi
 
-"${PIP[@]}" install --quiet -e ".[test,mcp,langchain,llamaindex]"
+"${PIP[@]}" install --quiet -e ".[test,mcp,langchain,llamaindex,scale]"
 .venv/bin/python -c "import torch, sys; sys.exit('setup: a CUDA build of torch is installed' if torch.version.cuda else 0)"
 .venv/bin/semsearch model install
 echo "setup: done. Try: .venv/bin/ask \"如何建设委员工作站?\""

@@ -35,6 +35,11 @@ class Settings:
     ivf_probe_share: float = 1 / 8  # share of the cells searched per query: recall follows the share, not the count
     train_points_per_list: int = 40  # k-means wants a few dozen points per cell; more only slows training
     train_iterations: int = 12  # k-means passes: not tuned, and the build's time grows with them
+    milvus_timeout: float = 10.0  # seconds any Milvus call may take: an unreachable store fails, never hangs
+    milvus_overfetch: float = 1.2  # hits whose text the live generation lacks are skipped: fetch a little more
+    milvus_index: str = "IVF_FLAT"  # beyond exact_limit: better recall and p95 than "HNSW" at 100k (bench/scale_out.py)
+    milvus_hnsw_ef: int = 128  # HNSW candidates per query (at least the number asked for)
+    milvus_strong_seconds: float = 30.0  # after a reindex, searches wait for every write (Strong) this long; then Bounded
 
     # -- keyword store -------------------------------------------------------------------------
     common_term_share: float = 0.002  # a term in more of the chunks than this is common ...

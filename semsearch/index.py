@@ -20,6 +20,7 @@ from semsearch.answer.abstain import unanswerable
 from semsearch.answer.extractive import answer_question
 from semsearch.config import DEFAULTS, Settings
 from semsearch.encoders.base import Encoder
+from semsearch.encoders.executor import EmbeddingExecutor
 from semsearch.encoders.factory import load_encoder
 from semsearch.errors import IndexProblem, InputError
 from semsearch.indexer import CHUNKER_VERSION, Progress, ReindexReport, corpus_changes, reindex
@@ -118,15 +119,19 @@ class Index:
 
     # -- operations --------------------------------------------------------
     def reindex(self, paths: list[str | Path] | None = None, rebuild: bool = False,
-                progress: Progress | None = None, windows: bool | None = None) -> dict:
-        """Bring the index up to date; ``windows=False`` skips sentence-window vectors (kept until asked again)."""
-        return self.reindex_report(paths, rebuild, progress, windows).as_json()
+                progress: Progress | None = None, windows: bool | None = None, store: str | None = None,
+                executor: EmbeddingExecutor | None = None) -> dict:
+        """Bring the index up to date; ``windows=False`` skips sentence-window vectors (kept until asked again);
+        ``store``: keep the vectors in "milvus://HOST:PORT[/COLLECTION]" (or back in the local "faiss" file);
+        ``executor``: who embeds (e.g. ``encoders.ray_pool.RayExecutor``; default: this process)."""
+        return self.reindex_report(paths, rebuild, progress, windows, store, executor).as_json()
 
     def reindex_report(self, paths: list[str | Path] | None = None, rebuild: bool = False,
-                       progress: Progress | None = None, windows: bool | None = None) -> ReindexReport:
+                       progress: Progress | None = None, windows: bool | None = None, store: str | None = None,
+                       executor: EmbeddingExecutor | None = None) -> ReindexReport:
         roots = [Path(p) for p in paths] if paths else None
         return reindex(self.path, roots, self.embedder(), rebuild=rebuild, progress=progress, windows=windows,
-                       settings=self.settings)
+                       settings=self.settings, executor=executor, vector_store=store)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
@@ -193,7 +198,7 @@ class Index:
         return {"schema": 1, "index": str(self.path), "model": gen.model,
                 "documents": gen.document_count(), "chunks": gen.chunk_count(),
                 "bytes": gen.size_on_disk(), "roots": gen.roots, "built_at": gen.meta.get("built_at"),
-                "window_chars": gen.window_chars, "passage_vectors": gen.meta.get("passage_vectors", "float32"),
+                "window_chars": gen.window_chars, "vector_store": gen.vector_store, "passage_vectors": gen.meta.get("passage_vectors", "float32"),
                 "stale": any(changes.values()), "changes": changes,
                 "chunker": gen.meta.get("chunker"), "chunker_current": not self.cut_by_older_version()}
 

@@ -26,6 +26,7 @@ from semsearch.ingest.chunk import (chunk_text, document_title, embed_text_of, m
                                      text_hash)
 from semsearch.ingest.documents import UnreadableDocument, check_roots, iter_corpus_files, page_of, read_document
 from semsearch.encoders.base import Encoder
+from semsearch.encoders.executor import EmbeddingExecutor, LocalExecutor
 from semsearch.errors import IndexProblem
 from semsearch.text.normalize import fold_text
 
@@ -69,9 +70,17 @@ class ReindexReport:
 
 def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuild: bool = False,
             progress: Progress | None = None, windows: bool | None = None,
-            settings: Settings = DEFAULTS) -> ReindexReport:
-    """``windows``: embed sentence windows (True), not (False), or as the index did before (None; new: True)."""
+            settings: Settings = DEFAULTS, executor: EmbeddingExecutor | None = None,
+            vector_store: str | None = None) -> ReindexReport:
+    """``windows``: embed sentence windows (True), not (False), or as the index did before (None; new: True).
+
+    ``executor`` runs the embedding (default: ``embedder`` in this process); ``vector_store``: where the
+    vectors go, "faiss" (the index folder's own file) or "milvus://HOST:PORT[/COLLECTION]" (default: where
+    the live generation keeps them; new indexes: "faiss").
+    """
     progress = progress or Progress()
+    executor = executor or LocalExecutor(embedder)
+    wanted_store = store.vector_store_name(vector_store) if vector_store else None
     max_tokens = settings.max_tokens
     started = time.perf_counter()
     with store.writer_lock(index_dir, on_wait=progress.on_warning):
@@ -84,6 +93,8 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuil
                     raise
         if live is not None and roots is None:
             roots = [Path(r) for r in live.roots]
+        vector_store = wanted_store or (live.vector_store if live is not None else store.LOCAL)
+        store.check_vector_store(vector_store, embedder.model_id, settings)
         if live is not None and rebuild:
             live.close()
             live = None
@@ -110,13 +121,14 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuil
         # Carried-over vectors embedded by the other graph (only when asked for: --int8/--float): --rebuild unifies.
         precision = embed_precision if live is None or live_precision == embed_precision else "mixed"
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
-                "window_chars": str(window_chars),
+                "window_chars": str(window_chars), "vector_store": vector_store,
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         writer = store.GenerationWriter(index_dir, meta, live)
         try:
             touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, settings)
             if previous is not None and not (report.added or report.updated or report.deleted) \
-                    and set(live.roots) == {str(r) for r in roots} and same_windows and live.has_article_names:
+                    and set(live.roots) == {str(r) for r in roots} and same_windows and live.has_article_names \
+                    and live.vector_store == vector_store:
                 # Nothing changed but some mtimes: record them; the live generation stays.
                 writer.abort()
                 store.touch_documents(live, touched)
@@ -130,15 +142,15 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuil
             if missing:
                 progress.on_stage("embedding")
                 progress.on_embed_start(missing)
-                for batch in writer.missing_batches():
-                    hashes = [h for h, _ in batch]
-                    writer.add_vectors(hashes, embedder.encode_passages([model_text(t) for _, t in batch],
-                                                                        precision=embed_precision))
-                    progress.on_embedded(len(batch))
+                batches = (([h for h, _ in batch], [model_text(t) for _, t in batch])
+                           for batch in writer.missing_batches())
+                for hashes, vectors in executor.map(batches, precision=embed_precision):
+                    writer.add_vectors(hashes, vectors)
+                    progress.on_embedded(len(hashes))
             if same_windows and window_chars:
                 writer.reuse_window_vectors()
             if window_chars:
-                _embed_windows(writer, embedder, progress, embed_precision, window_chars)
+                _embed_windows(writer, executor, progress, embed_precision, window_chars)
             report.removed = writer.removed_count()
             report.total_chunks = writer.next_chunk
             dimension = _dimension(embedder, live, writer)
@@ -213,7 +225,7 @@ def _scan(roots, reuse_chunks, old_docs, writer, embedder, report, progress, set
     return touched
 
 
-def _embed_windows(writer: store.GenerationWriter, embedder: Encoder, progress: Progress, precision: str,
+def _embed_windows(writer: store.GenerationWriter, executor: EmbeddingExecutor, progress: Progress, precision: str,
                    window_chars: int) -> None:
     """Vectors for the sentence windows of every chunk text that has none yet (streamed, bounded memory)."""
     total = sum(len(sentence_windows(own_text(text), window_chars)) for batch in writer.missing_window_texts()
@@ -221,30 +233,30 @@ def _embed_windows(writer: store.GenerationWriter, embedder: Encoder, progress: 
     if total:
         progress.on_stage("sentence windows")
         progress.on_windows_start(total)
-    pending: list[tuple[str, list[str]]] = []
 
-    def flush() -> None:
-        texts = [w for _, windows in pending for w in windows]
-        vectors = embedder.encode_passages(texts, precision=precision) if texts else None
+    def groups():
+        """(texts' keys with their windows, all their windows), about WINDOW_BATCH windows at a time."""
+        pending: list[tuple[str, list[str]]] = []
+        queued = 0
+        for batch in writer.missing_window_texts():
+            for key, text in batch:
+                windows = sentence_windows(own_text(text), window_chars)
+                pending.append((key, windows))
+                queued += len(windows)
+                if queued >= WINDOW_BATCH:
+                    yield pending, [w for _, ws in pending for w in ws]
+                    pending, queued = [], 0
+        if pending:
+            yield pending, [w for _, ws in pending for w in ws]
+
+    for pending, vectors in executor.map(groups(), precision=precision):
         rows, at = [], 0
         for key, windows in pending:
             rows.append((key, vectors[at:at + len(windows)] if windows else np.zeros((0,), np.float16)))
             at += len(windows)
         writer.add_window_vectors(rows)
-        if texts:
-            progress.on_embedded(len(texts))
-        pending.clear()
-
-    queued = 0
-    for batch in writer.missing_window_texts():
-        for key, text in batch:
-            windows = sentence_windows(own_text(text), window_chars)
-            pending.append((key, windows))
-            queued += len(windows)
-            if queued >= WINDOW_BATCH:
-                flush()
-                queued = 0
-    flush()
+        if at:
+            progress.on_embedded(at)
 
 
 def _same_document(key: tuple[str, str], old: dict, mtime: float) -> store.NewDocument:

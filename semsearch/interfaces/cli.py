@@ -179,10 +179,14 @@ def reindex(
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from nothing (e.g. to change model)."),
     int8: Optional[bool] = typer.Option(None, "--int8/--float", help="Embed passages with the int8 copy of the model or the float one. Default: as the index was built; new indexes: int8 where the CPU has int8 dot-product instructions (VNNI, Arm dotprod), where it is faster, else float (docs/models.md)."),
     windows: Optional[bool] = typer.Option(None, "--windows/--no-windows", help="Also embed sentence windows of long passages (better ranking, ~1.8x the embedding work). Default: as the index was built; new indexes: on."),
+    store_url: Optional[str] = typer.Option(None, "--store", help="Keep the vectors in milvus://HOST:PORT[/COLLECTION] (or back in the local 'faiss' file). Recorded in the index: later commands need no flag. Default: as the index was built; new indexes: faiss."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Embed on a Ray cluster: 'auto' (the cluster this node is in) or its ADDRESS."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", min=1, help="Ray workers (each loads the model once; default: one per CPU of the cluster)."),
 ) -> None:
     """Bring the index up to date with the corpus."""
     if int8 is not None:
         os.environ["SEMSEARCH_INT8"] = "1" if int8 else "0"
+    executor = None
     try:
         idx = _open(index, model)
         if not paths and not idx.exists():
@@ -190,10 +194,18 @@ def reindex(
         if int8 and idx.embedder().passage_precision() != "int8":
             err.print("warning: this model has no int8 graph of the current recipe (semsearch model install, or "
                       "model export PATH, makes one); embedding in float", markup=False)
+        if ray:
+            from semsearch.encoders.ray_pool import RayExecutor
+
+            executor = RayExecutor.for_model(ray, idx._model_ref or idx.embedder().model_id, idx.settings, ray_workers)
         with RichProgress(quiet=False) as progress:
-            report = idx.reindex_report(paths or None, rebuild=rebuild, progress=progress.hooks(), windows=windows)
+            report = idx.reindex_report(paths or None, rebuild=rebuild, progress=progress.hooks(), windows=windows,
+                                        store=store_url, executor=executor)
     except SemsearchError as exc:
         _fail(exc)
+    finally:
+        if executor is not None:
+            executor.close()
     if as_json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
         return
@@ -223,6 +235,7 @@ def status(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     out.print("windows   " + (f"sentence windows up to {windows} characters" if windows else
                               "none (reindex --windows to add them)"), markup=False)
     out.print(f"corpus    {', '.join(info['roots'])}", markup=False)
+    out.print(f"vectors   {info['vector_store']}", markup=False)
     if not info["chunker_current"]:
         out.print("chunks    cut by an earlier version of semsearch: run semsearch reindex", markup=False)
     changes = info["changes"]

@@ -1,4 +1,4 @@
-"""Dense retrieval: the question's vector, its nearest passages in FAISS, rescored by their best sentence window."""
+"""Dense retrieval: the question's vector, its nearest passages (FAISS file or Milvus), rescored by their best sentence window."""
 
 from __future__ import annotations
 
@@ -27,20 +27,11 @@ def dense_candidates(gen: Generation, vector: np.ndarray, n: int, cores_free: bo
 
     ``cores_free``: no other search of this process is running.
     """
-    if gen.faiss_index.ntotal == 0:
-        return []
-    faiss = faiss_module()
     vector = vector.reshape(1, -1)
-    # One OpenMP thread per query, except an inverted-file search with the cores to itself: a second thread's
+    # One thread per query, except an inverted-file search with the cores to itself: a second thread's
     # wake-up costs more than it saves elsewhere, and concurrent searches would fight over the cores.
-    # The setting is per thread; restore it.
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(threads if cores_free and gen.splits_one_query else 1)
-    try:
-        scores, ids = gen.faiss_index.search(vector, min(n, gen.faiss_index.ntotal))
-    finally:
-        faiss.omp_set_num_threads(threads)
-    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    threads = faiss_module().omp_get_max_threads() if cores_free and gen.splits_one_query else 1
+    found = gen.vectors.search(vector[0], n, threads)
     return with_window_scores(gen, vector[0], found) if settings.use_windows else found
 
 

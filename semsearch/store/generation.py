@@ -13,8 +13,8 @@ import numpy as np
 from semsearch.analysis.keyword import bm25_ceiling, fts_match
 from semsearch.config import DEFAULTS, Settings
 from semsearch.errors import IndexProblem
-from semsearch.store.layout import DB_FILE, SCHEMA_VERSION, VECTORS_FILE, has_table, live_generation
-from semsearch.store.vectors import load_vector_index, splits_one_query
+from semsearch.store.layout import DB_FILE, SCHEMA_VERSION, has_table, live_generation
+from semsearch.store.vector_index import FaissVectors, open_vector_index
 
 TERM_COUNTS_KEPT = 200_000
 READ_CACHE_KIB = 16 * 1024  # SQLite page cache of each reading thread's connection
@@ -56,17 +56,14 @@ class Generation:
             raise IndexProblem(f"index database in {path} is unreadable ({exc}); rebuild it with: semsearch reindex --rebuild") from exc
         if int(self.meta.get("schema", 0)) != SCHEMA_VERSION:
             raise IndexProblem(f"index at {path} has schema {self.meta.get('schema')}, expected {SCHEMA_VERSION}; rebuild it with: semsearch reindex --rebuild")
-        try:
-            self.faiss_index = load_vector_index(path / VECTORS_FILE, settings)
-        except RuntimeError as exc:
-            raise IndexProblem(f"vector file in {path} is unreadable; rebuild it with: semsearch reindex --rebuild") from exc
-        self.splits_one_query = splits_one_query(self.faiss_index)
-        if self.faiss_index.ntotal != self.chunk_count():
+        self.vectors = open_vector_index(path, self.meta, lambda: self.db, self.chunk_count(), settings)
+        self.splits_one_query = self.vectors.splits_one_query
+        if isinstance(self.vectors, FaissVectors) and self.vectors.ntotal != self.chunk_count():
             raise IndexProblem(f"vector file in {path} does not match its chunks; rebuild it with: semsearch reindex --rebuild")
         self.has_windows = has_table(self.db, "window_vectors")
         self.has_document_names = has_table(self.db, "document_names")
         self.has_article_names = has_table(self.db, "article_names")
-        self.dimension = int(self.meta.get("dimension") or self.faiss_index.d)
+        self.dimension = int(self.meta.get("dimension") or self.vectors.dimension)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -80,6 +77,19 @@ class Generation:
             self._local.db = db
             self._connections.append(db)
         return db
+
+    @property
+    def faiss_index(self):
+        """The FAISS index of a generation whose vectors are in its own file (benchmarks swap it)."""
+        return self.vectors.index
+
+    @faiss_index.setter
+    def faiss_index(self, index) -> None:
+        self.vectors.index = index
+
+    @property
+    def vector_store(self) -> str:
+        return self.meta.get("vector_store", "faiss")
 
     @property
     def model(self) -> str:
@@ -271,6 +281,7 @@ class Generation:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
     def close(self) -> None:
+        self.vectors.close()
         for db in self._connections:
             db.close()
         self._connections.clear()

@@ -16,6 +16,8 @@ from semsearch.ingest.chunk import closes_article, own_text
 from semsearch.store.generation import Generation
 from semsearch.store.layout import (DB_FILE, GEN_PATTERN, SCHEMA, SCHEMA_VERSION, VECTORS_FILE, fsync_dir_files,
                                     has_table, make_live)
+from semsearch.store import milvus_sync
+from semsearch.store.vector_index import LOCAL
 from semsearch.store.vectors import build_vector_index
 
 
@@ -174,11 +176,22 @@ class GenerationWriter:
                 parts.append(np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dimension))
             return np.vstack(parts)
 
-        build_vector_index(self.next_chunk, dimension, blocks(), self.path / VECTORS_FILE, sample, settings)
+        url = self.db.execute("SELECT value FROM meta WHERE key = 'vector_store'").fetchone()
+        if url and url[0] != LOCAL:
+            # Vectors in Milvus: every row this generation needs is there before it goes live.
+            meta = self.db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+            entries = milvus_sync.publish(self.db, self.index_dir, url[0], meta[0], dimension, settings)
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", entries.items())
+            self.db.commit()
+        else:
+            build_vector_index(self.next_chunk, dimension, blocks(), self.path / VECTORS_FILE, sample, settings)
         self.db.execute("PRAGMA journal_mode=DELETE")
         self.db.close()
         fsync_dir_files(self.path)
-        return make_live(self.index_dir, self.path)
+        live = make_live(self.index_dir, self.path)
+        if url and url[0] != LOCAL:
+            milvus_sync.remove_orphans(self.index_dir, live, url[0], settings)
+        return live
 
     def abort(self) -> None:
         try:
