@@ -12,15 +12,15 @@ import re
 import unicodedata
 
 from semsearch.text.normalize import fold
+from semsearch.text.script import WORD_UNIT
 
-_UNIT = re.compile(r"[0-9a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 # Question words carry no content; lighting them up would only add noise.
 _QUESTION_BIGRAMS = {"如何", "怎么", "怎样", "什么", "多少", "哪些", "哪里", "哪个", "为什", "是否", "有没", "没有", "几个", "请问"}
 
 
 def query_terms(query: str) -> set[str]:
     folded = unicodedata.normalize("NFKC", fold(query).text).lower()
-    units = _UNIT.findall(folded)
+    units = WORD_UNIT.findall(folded)
     terms = {a + b for a, b in zip(units, units[1:]) if len(a) == 1 and len(b) == 1}
     terms -= _QUESTION_BIGRAMS
     terms.update(u for u in units if len(u) > 1 and not u.isdigit() or (u.isdigit() and len(u) >= 2))

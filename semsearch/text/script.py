@@ -16,11 +16,14 @@ WORD_UNIT = re.compile(f"[0-9a-z]+|[{CJK_RANGES}]")
 # Letters of scripts the keyword index has no terms for: not Latin, not CJK ideographs.
 OTHER_SCRIPT = re.compile(f"[^\\W\\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff{CJK_RANGES}]")
 
-# Words that ask rather than say: they never help find a passage.
-QUESTION_WORDS = frozenset(
-    "如何 怎么 怎样 怎么样 什么 多少 哪些 哪里 哪个 哪几个 为什么 是否 有没有 几个 几 请问 吗 呢 了 的 是 有 "
-    "多久 多长 多长时间 多大 多远 多高 何时 什么时候 为何 哪位 哪儿 哪家 几时 啥 咋 怎么办 是谁 谁 哪 "
-    "what which who how many much when where why does did do is are was were the a an of in on to for and".split())
+# Words that make a text a question: 如何, 多少, what, how ... (几 alone only with a measure word: 几乎 is "almost").
+INTERROGATIVES = frozenset(
+    "如何 怎么 怎样 怎么样 什么 多少 哪些 哪里 哪个 哪几个 为什么 是否 有没有 几个 请问 吗 呢 多久 多长 多大 多远 多高 "
+    "何时 什么时候 为何 哪位 哪儿 哪家 几时 啥 咋 怎么办 是谁 谁 哪 "
+    "what which who how when where why".split())
+# Words that ask rather than say, or say nothing: they never help find a passage.
+QUESTION_WORDS = INTERROGATIVES | frozenset(
+    "几 多长时间 了 的 是 有 many much does did do is are was were the a an of in on to for and".split())
 
 
 def has_cjk(text: str) -> bool:
@@ -31,11 +34,7 @@ def is_cjk_word(word: str) -> bool:
     """Whether every character of ``word`` is a CJK ideograph."""
     return bool(word) and all(CJK_CHAR.match(ch) for ch in word)
 
-# Words that make a text a question (interrogatives, not the function words above): 如何, 多少, what, how ...
-INTERROGATIVES = frozenset(
-    "如何 怎么 怎样 怎么样 什么 多少 哪些 哪里 哪个 哪几个 为什么 是否 有没有 几个 请问 吗 呢 多久 多长 多大 多远 多高 "
-    "何时 什么时候 为何 哪位 哪儿 哪家 几时 啥 咋 怎么办 是谁 谁 哪 "
-    "what which who whom whose how when where why".split())
+
 _QUESTION_MARK = re.compile(r"[?？]\s*$")
 _LATIN_WORDS = re.compile(r"[a-z]+")
 
