@@ -119,7 +119,8 @@ class PlainDense:
         self.model = SentenceTransformer(str(MODEL_DIR), device="cpu")
         self.model.encode(["passage: warm-up"])
 
-    def index(self, texts: list[str], reuse: bool) -> tuple[object, float | None]:
+    def index(self, texts: list[str], reuse: bool) -> tuple[object, tuple[float, float] | None]:
+        """The flat index of ``texts``, and (wall, CPU) seconds of encoding them (None when cached)."""
         import faiss
 
         digest = hashlib.sha256("\n\0".join(texts).encode()).hexdigest()[:16]
@@ -128,10 +129,10 @@ class PlainDense:
         if reuse and cached.is_file():
             vectors = np.load(cached)
         else:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             vectors = self.model.encode(["passage: " + x for x in texts], batch_size=32, normalize_embeddings=True,
                                         convert_to_numpy=True).astype(np.float32)
-            seconds = time.perf_counter() - t
+            seconds = (time.perf_counter() - t, time.process_time() - cpu)
             cached.parent.mkdir(parents=True, exist_ok=True)
             np.save(cached, vectors)
         flat = faiss.IndexFlatIP(vectors.shape[1])
@@ -167,9 +168,9 @@ def build_corpus_index(corpus: str, reuse: bool, encoder):
     idx = Index.open(CACHE / "index" / corpus, embedder=encoder, settings=DEFAULTS)
     seconds, report = None, None
     if not (reuse and idx.exists()):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         report = idx.reindex([folder], rebuild=True)
-        seconds = time.perf_counter() - t
+        seconds = (time.perf_counter() - t, time.process_time() - cpu)
     gen = idx._generation()
     ids = [r[0] for r in gen.db.execute("SELECT id FROM chunks ORDER BY id")]
     rows = gen.chunks(ids)
@@ -187,9 +188,14 @@ def run_corpus(corpus: str, sets: list[str], args, plain: PlainDense, encoder) -
     bm25 = PlainBM25(cleaned)
     where = [(r.path, r.line_start, r.line_end) for r in rows]
     info = {"chunks": len(rows), "documents": len({r.path for r in rows}),
-            "chars": sum(len(r.text) for r in rows), "semsearch_reindex_s": round(reindex_s, 1) if reindex_s else None,
-            "plain_encode_s": round(encode_s, 1) if encode_s else None,
-            "ratio_reindex_to_plain_encode": B.ratio(reindex_s, encode_s) if reindex_s and encode_s else None,
+            "chars": sum(len(r.text) for r in rows),
+            "semsearch_reindex_s": round(reindex_s[0], 1) if reindex_s else None,
+            "plain_encode_s": round(encode_s[0], 1) if encode_s else None,
+            "ratio_reindex_to_plain_encode": B.ratio(reindex_s[0], encode_s[0]) if reindex_s and encode_s else None,
+            # CPU seconds of this process (every thread): what another job on the machine changes least.
+            "semsearch_reindex_cpu_s": round(reindex_s[1], 1) if reindex_s else None,
+            "plain_encode_cpu_s": round(encode_s[1], 1) if encode_s else None,
+            "ratio_cpu": B.ratio(reindex_s[1], encode_s[1]) if reindex_s and encode_s else None,
             "reindex_report": report, "load_before": load0, "load_after": B.load()}
     print(f"{corpus}: {len(rows):,} chunks; semsearch reindex {info['semsearch_reindex_s']} s, plain encode "
           f"{info['plain_encode_s']} s", file=sys.stderr)
@@ -234,11 +240,12 @@ def run_corpus(corpus: str, sets: list[str], args, plain: PlainDense, encoder) -
     return info, out
 
 
-def twin_comparison(sets: dict) -> list[dict]:
-    """nDCG@10 of the Simplified, Traditional and Traditional-over-Simplified sets on the sections all three have."""
+def twin_comparison(sets: dict, traditional: str = "tw") -> list[dict]:
+    """nDCG@10 of the Simplified, Traditional and Traditional-over-Simplified sets on the sections all three have
+    (``traditional``: "tw", the packages' own Traditional translation, or "s2twp", the Simplified converted)."""
     out = []
     for twin in sorted({name.split("-")[0] for name in sets}):
-        names = [f"{twin}-cn", f"{twin}-tw", f"{twin}-tw-cn"]
+        names = [f"{twin}-cn", f"{twin}-{traditional}", f"{twin}-{traditional}-cn"]
         if not all(n in sets for n in names):
             continue
         common = set.intersection(*(set(sets[n]["ranks"]) for n in names))
@@ -287,12 +294,15 @@ def markdown(result: dict) -> list[str]:
            "it needs both plain rankings. A mean is inflated by whatever else the shared machine ran at the time.)", "",
            "## Indexing: semsearch reindex vs the plain encode", "",
            "| corpus | package | pages | chunks | characters | semsearch reindex (s) | plain encode (s) | ratio "
-           "| load before / after (1 min) |", "|---|---|---|---|---|---|---|---|---|"]
+           "| reindex CPU s | encode CPU s | CPU ratio "
+           "| load before / after (1 min) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, c in result["corpora"].items():
         mc = man["corpora"][name]
         md.append(f"| {name} | {mc['package']} {mc['version']} | {c['documents']:,} | {c['chunks']:,} | "
                   f"{c['chars']:,} | {B._f(c['semsearch_reindex_s'])} | {B._f(c['plain_encode_s'])} | "
-                  f"{B._f(c['ratio_reindex_to_plain_encode'], 2)} | {c['load_before'][0]} / {c['load_after'][0]} |")
+                  f"{B._f(c['ratio_reindex_to_plain_encode'], 2)} | {B._f(c.get('semsearch_reindex_cpu_s'))} | "
+                  f"{B._f(c.get('plain_encode_cpu_s'))} | {B._f(c.get('ratio_cpu'), 2)} | "
+                  f"{c['load_before'][0]} / {c['load_after'][0]} |")
     md += ["", "semsearch's reindex reads and chunks the HTML, embeds every chunk (with its document's title) and its "
            "sentence windows, and writes SQLite, FTS5 and FAISS; the plain figure is `SentenceTransformer.encode` "
            "of the same chunks' cleaned text alone (batch 32). Both models are loaded and warmed up before. The "
@@ -303,6 +313,17 @@ def markdown(result: dict) -> list[str]:
                "Traditional titles over the Simplified text. Only sections kept in all three sets.", "",
                "| twin | sections | set | " + " | ".join(SYSTEMS) + " |", "|---|---|---|" + "---|" * len(SYSTEMS)]
         for row in result["twins"]:
+            for n, v in row["ndcg"].items():
+                md.append(f"| {row['twin']} | {row['sections']} | {n} | " + " | ".join(f"{v[x]:.3f}" for x in SYSTEMS)
+                          + " |")
+        md.append("")
+    if result.get("controlled"):
+        md += ["## The same text in both scripts: the Simplified corpus converted by OpenCC s2twp (nDCG@10)", "",
+               "X-s2twp: the Simplified titles and corpus converted to Taiwan Traditional (characters and Taiwan "
+               "phrases); X-s2twp-cn: those titles over the Simplified corpus. No translation differs, so what "
+               "separates these from X-cn is how each system handles the script and the regional words.", "",
+               "| twin | sections | set | " + " | ".join(SYSTEMS) + " |", "|---|---|---|" + "---|" * len(SYSTEMS)]
+        for row in result["controlled"]:
             for n, v in row["ndcg"].items():
                 md.append(f"| {row['twin']} | {row['sections']} | {n} | " + " | ".join(f"{v[x]:.3f}" for x in SYSTEMS)
                           + " |")
@@ -345,6 +366,7 @@ def main(argv=None) -> int:
         result["sets"].update(out)
     result["sets"] = {n: result["sets"][n] for n in names}
     result["twins"] = twin_comparison(result["sets"])
+    result["controlled"] = twin_comparison(result["sets"], "s2twp")
     result["load_end"] = B.load()
     # The full run goes to bench/results/; --quick and --float runs (diagnostics) to the cache. Written here rather
     # than with B.write_result, which also regenerates bench/RESULTS.md.

@@ -315,6 +315,33 @@ def write_set(name: str, rows: list[dict]) -> None:
                                         encoding="utf-8")
 
 
+def converted_twin(twin: str, rows: list[dict]) -> list[dict]:
+    """The controlled twin: the Simplified corpus and its titles converted to Taiwan Traditional by OpenCC
+    ``s2twp`` (characters and Taiwan phrases: 软件 -> 軟體), so the same sections are asked in both scripts with
+    no difference of translation. Writes corpora/<twin>-s2twp/ and the sets <twin>-s2twp (over it) and
+    <twin>-s2twp-cn (over the Simplified corpus); a page whose converted text has other line breaks (so other
+    section lines) loses its queries."""
+    import opencc
+
+    convert = opencc.OpenCC("s2twp").convert
+    source, root = CACHE / "corpora" / f"{twin}-cn", CACHE / "corpora" / f"{twin}-s2twp"
+    shutil.rmtree(root, ignore_errors=True)
+    same_lines = set()
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        target = root / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(convert(path.read_text(encoding="utf-8")), encoding="utf-8")
+        rel = path.relative_to(source).as_posix()
+        if read_document(source, path).text.count("\n") == read_document(root, target).text.count("\n"):
+            same_lines.add(rel)
+    rows = [{**row, "q": convert(row["q"])} for row in rows if row["relevant"][0].rsplit(":", 1)[0] in same_lines]
+    write_set(f"{twin}-s2twp", rows)
+    write_set(f"{twin}-s2twp-cn", rows)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--update-packages", action="store_true", help="take the archive's current versions")
@@ -352,6 +379,13 @@ def main(argv=None) -> int:
         manifest["sets"][f"{twin}-tw-cn"] = {"corpus": f"{twin}-cn", "queries": len(rows),
                                              "script": "Traditional", "text": "Simplified"}
         print(f"{twin}-tw-cn: {len(rows)} queries", file=sys.stderr)
+        rows = converted_twin(twin, [{"id": k, "q": s.text, "relevant": [cn_relevant[k]]} for k, s in cn_kept.items()])
+        manifest["corpora"][f"{twin}-s2twp"] = {**manifest["corpora"][f"{twin}-cn"], "converted": "OpenCC s2twp"}
+        manifest["sets"][f"{twin}-s2twp"] = {"corpus": f"{twin}-s2twp", "queries": len(rows),
+                                             "script": "Traditional (s2twp)", "text": "Traditional (s2twp)"}
+        manifest["sets"][f"{twin}-s2twp-cn"] = {"corpus": f"{twin}-cn", "queries": len(rows),
+                                                "script": "Traditional (s2twp)", "text": "Simplified"}
+        print(f"{twin}-s2twp, {twin}-s2twp-cn: {len(rows)} queries", file=sys.stderr)
     MANIFEST.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return 0

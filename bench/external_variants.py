@@ -39,10 +39,12 @@ def variants():
         "no count bonus": DEFAULTS.but(answer_unit_weight=0.0),
         "no window rescoring": DEFAULTS.but(use_windows=False),
         "no dictionary bridge": DEFAULTS.but(translate=False),
+        "no regional words": DEFAULTS.but(regional_words=False),
+        "regional words only where never used": DEFAULTS.but(regional_words_by_script=False),
     }
 
 
-def run(quick: int | None) -> dict:
+def run(quick: int | None, only: list[str] | None = None) -> dict:
     from semsearch import Index
 
     manifest = json.loads((E.EXTERNAL / "manifest.json").read_text(encoding="utf-8"))
@@ -54,6 +56,8 @@ def run(quick: int | None) -> dict:
             queries = random.Random(f"external-quick:{name}").sample(queries, min(quick, len(queries)))
         path = E.CACHE / "index" / manifest["sets"][name]["corpus"]
         for label, settings in variants().items():
+            if only and label not in only and label != "as shipped":
+                continue
             idx = Index.open(path, embedder=encoder, settings=settings)
             total = 0.0
             for q in queries:
@@ -94,10 +98,13 @@ def markdown(result: dict) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", type=int, metavar="N", help="N queries per set (seeded sample)")
+    ap.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants (and as shipped) only")
     args = ap.parse_args(argv)
-    result = run(args.quick)
-    folder = E.CACHE / "results" if args.quick else B.RESULTS
-    name = "external_variants" + ("-quick" if args.quick else "")
+    result = run(args.quick, args.only)
+    partial = bool(args.quick or args.only)
+    folder = E.CACHE / "results" if partial else B.RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "external_variants" + ("-partial" if partial else "")
     (folder / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     md = markdown(result)
     (folder / f"{name}.md").write_text("\n".join(md) + "\n", encoding="utf-8")

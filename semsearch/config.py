@@ -60,6 +60,8 @@ class Settings:
     near_duplicate: float = 0.8  # passages sharing this share of character trigrams are one text, shown once
     use_windows: bool = True  # a passage also scores by its best sentence window: one fact in a long paragraph
     translate: bool = True  # words the index lacks get keyword help through dictionary words it has
+    regional_words: bool = True  # a Taiwan word (軟體) is searched as the mainland one (软件) the index uses, and back
+    regional_words_by_script: bool = True  # ... also a word the index uses, when the question's script is not the text's
     embed_translations: bool = True  # e5-small matches English to Chinese loosely: add the likeliest translations
     document_name_weight: float = 0.2  # a passage often leaves out the place or body its article is about
     answer_unit_weight: float = 0.1  # a "how many" question wants a passage stating a count in its measure word

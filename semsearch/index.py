@@ -16,6 +16,7 @@ import numpy as np
 
 from semsearch import store
 from semsearch.analysis.translate import translations
+from semsearch.analysis.variants import in_index_words
 from semsearch.answer.abstain import unanswerable
 from semsearch.answer.extractive import answer_question
 from semsearch.config import DEFAULTS, Settings
@@ -136,7 +137,14 @@ class Index:
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` passages; ``mode`` is "hybrid" (default), "dense" or "keyword"."""
         gen, embedder = self._checked()
-        return self._search(gen, embedder, query, k, mode)
+        return self._search(gen, embedder, self._in_index_words(gen, query), k, mode)
+
+    def _in_index_words(self, gen, query: str) -> str:
+        query = _check_query(query)
+        if not self.settings.regional_words:
+            return query
+        script = gen.written_in_traditional() if self.settings.regional_words_by_script else None
+        return in_index_words(query, gen.term_document_counts, script)
 
     def _search(self, gen, embedder, query: str, k: int, mode: str) -> list[Hit]:
         query = _check_query(query)
@@ -169,17 +177,18 @@ class Index:
             chat_endpoint(llm_url)  # reject a malformed URL before any work
         gen, embedder = self._checked()
         embedder = _QuestionOnce(embedder)  # searching and choosing sentences both need the question's vector
-        hits = self._search(gen, embedder, question, k, "hybrid")
+        asked = self._in_index_words(gen, question)  # the LLM still reads the question as written
+        hits = self._search(gen, embedder, asked, k, "hybrid")
 
         def extractive() -> Answer:
-            return answer_question(question, hits, embedder, gen.term_document_counts, min_score=min_score,
+            return answer_question(asked, hits, embedder, gen.term_document_counts, min_score=min_score,
                                    windows=WindowLookup.of(gen), settings=self.settings)
 
         if not llm_url:
             return extractive()
         from semsearch.answer.llm import llm_answer
 
-        if unanswerable(question, hits, gen.term_document_counts, min_score, self.settings):
+        if unanswerable(asked, hits, gen.term_document_counts, min_score, self.settings):
             return Answer(no_answer=True, text="", hits=[], mode="extractive",
                           fallback="the passages found do not answer the question, so the LLM was not asked")
         return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)

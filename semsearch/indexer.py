@@ -30,8 +30,8 @@ from semsearch.encoders.executor import EmbeddingExecutor, LocalExecutor
 from semsearch.errors import IndexProblem
 from semsearch.text.normalize import fold_text
 
-# Chunks carry over from the previous generation only if cut and labelled by the same version.
-CHUNKER_VERSION = "3"
+# Chunks carry over from the previous generation only if read, cut and labelled by the same version.
+CHUNKER_VERSION = "4"
 WINDOW_BATCH = 256
 
 

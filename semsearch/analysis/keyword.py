@@ -38,6 +38,11 @@ def _words(text: str) -> list[str]:
     return _segmenter().cut_for_search(text)
 
 
+def word_spans(folded: str) -> list[tuple[int, int]]:
+    """[start, end) of each word of (folded) text as the segmenter cuts it, in order, covering it."""
+    return [(start, end) for _, start, end in _segmenter().tokenize(folded)]
+
+
 def terms(folded: str) -> list[str]:
     """Terms of already folded (Simplified, gloss-free) text, in order, with repeats."""
     text = unicodedata.normalize("NFKC", folded).lower()

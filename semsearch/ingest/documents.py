@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.errors import InputError
+from semsearch.text.script import CJK_RANGES
 
 PLAIN_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 SUPPORTED_SUFFIXES = PLAIN_SUFFIXES | {".html", ".htm", ".pdf", ".docx"}
@@ -110,22 +112,41 @@ def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
 _DROPPED_HTML = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "iframe",
                  "svg", "button", "select"]
 _BLOCK_HTML = {"p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-               "br", "tr", "table", "blockquote", "pre", "dd", "dt", "title", "figcaption"}
+               "br", "tr", "td", "th", "caption", "hr", "table", "blockquote", "pre", "dd", "dt", "title", "figcaption"}
+_PREFORMATTED_HTML = ["pre", "textarea", "listing", "plaintext", "xmp"]
+_BLOCK_BREAK, _SOURCE_BREAK = "\x00", "\x01"  # a line the page's structure breaks / a wrap in its source
+_WIDE = f"{CJK_RANGES}\u3000-\u303f\uff00-\uffef\u2018-\u201f\u2026"  # browsers join these across a wrap
+_SOURCE_BREAKS = re.compile(f"([{_WIDE}])?[ \\t\\r\\f\\v{_SOURCE_BREAK}]*{_SOURCE_BREAK}[ \\t\\r\\f\\v{_SOURCE_BREAK}]*([{_WIDE}])?")
 
 
 def html_text(raw: bytes) -> str:
-    """Visible text of an HTML page, one block element per line."""
-    from bs4 import BeautifulSoup
+    """Visible text of an HTML page, one block element per line.
+
+    A line break in the page's source is only white space, as a browser renders it: it joins two
+    Chinese characters with nothing and anything else with a space (a paragraph wrapped at 80 columns
+    is one line, not several short lines the chunker would take for headings); inside ``<pre>`` it stays.
+    """
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(raw, "html.parser")
     for tag in soup(_DROPPED_HTML):
         tag.decompose()
+    for string in list(soup.find_all(string=True)):
+        if type(string) is NavigableString and "\n" in string:
+            hard = string.find_parent(_PREFORMATTED_HTML) is not None
+            string.replace_with(string.replace("\n", _BLOCK_BREAK if hard else _SOURCE_BREAK))
     for tag in soup.find_all(True):
         if tag.name in _BLOCK_HTML:
-            tag.insert_before("\n")
-            tag.insert_after("\n")
-    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+            tag.insert_before(_BLOCK_BREAK)
+            tag.insert_after(_BLOCK_BREAK)
+    text = _SOURCE_BREAKS.sub(_join_source_break, soup.get_text())
+    lines = (" ".join(line.split()) for line in text.split(_BLOCK_BREAK))
     return "\n".join(line for line in lines if line) + "\n"
+
+
+def _join_source_break(match: re.Match) -> str:
+    before, after = match.group(1) or "", match.group(2) or ""
+    return before + ("" if before and after else " ") + after
 
 
 def pdf_text(path: Path) -> str:

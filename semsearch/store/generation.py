@@ -15,6 +15,10 @@ from semsearch.config import DEFAULTS, Settings
 from semsearch.errors import IndexProblem
 from semsearch.store.layout import DB_FILE, SCHEMA_VERSION, has_table, live_generation
 from semsearch.store.vector_index import FaissVectors, open_vector_index
+from semsearch.text.normalize import to_simplified
+from semsearch.text.script import has_cjk
+
+TEXT_SAMPLE = 200
 
 TERM_COUNTS_KEPT = 200_000
 READ_CACHE_KIB = 16 * 1024  # SQLite page cache of each reading thread's connection
@@ -48,6 +52,7 @@ class Generation:
         self._term_counts: dict[str, int] = {}
         self._name_counts: dict[str, int] = {}
         self._name_scopes: int | None = None
+        self._traditional: bool | None = None
         self._document_count: int | None = None
         self._chunk_count: int | None = None
         try:
@@ -108,6 +113,19 @@ class Generation:
         if self._chunk_count is None:  # a generation never changes; counting walks the whole table
             self._chunk_count = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return self._chunk_count
+
+    def written_in_traditional(self) -> bool:
+        """Whether most of the text is in Traditional characters, judged on up to ``TEXT_SAMPLE`` chunks spread
+        evenly over the index (a text is in one script or the other: a sample decides it)."""
+        if self._traditional is None:  # a generation never changes
+            first, last = self.db.execute("SELECT MIN(id), MAX(id) FROM chunks").fetchone()
+            ids = sorted({first + i * (last - first) // TEXT_SAMPLE for i in range(TEXT_SAMPLE)} | {last}) \
+                if first is not None else []
+            texts = [row[0] for row in self.db.execute(
+                f"SELECT text FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)] if ids else []
+            chinese = [text for text in texts if has_cjk(text)]
+            self._traditional = sum(to_simplified(text) != text for text in chinese) * 2 > len(chinese) > 0
+        return self._traditional
 
     def document_count(self) -> int:
         if self._document_count is None:  # a generation never changes

@@ -18,6 +18,14 @@ def test_html_drops_scripts_and_navigation_and_keeps_blocks(tmp_path):
         assert junk not in text
 
 
+def test_html_source_line_wraps_are_white_space_not_lines():
+    page = ("<p>你可以使用 interdiff 命令比较两个 diff.gz\n文件。这对于更新\n  旧的软件包\n<b>非常</b>\nuseful\nindeed</p>"
+            "<pre>$ make\n$ make install\n</pre><p>甲<br>乙</p><table><tr><td>上一章</td><td>下一章</td></tr></table>").encode()
+    lines = html_text(page).splitlines()
+    assert lines == ["你可以使用 interdiff 命令比较两个 diff.gz 文件。这对于更新旧的软件包非常 useful indeed",
+                     "$ make", "$ make install", "甲", "乙", "上一章", "下一章"]
+
+
 def test_pdf_pages_are_cited(tmp_path, fake_embedder):
     pytest.importorskip("reportlab")
     from reportlab.pdfgen import canvas

@@ -66,3 +66,14 @@ def test_scoring_rare_terms_first_gives_exactly_the_whole_querys_top_n(seeds_gen
 def test_a_keyword_lookup_of_terms_no_chunk_holds_finds_nothing(seeds_generation):
     assert seeds_generation.keyword_candidates(["没有这个词"], 10) == []
     assert seeds_generation.keyword_candidates([], 10) == []
+
+
+def test_a_generation_knows_whether_its_text_is_traditional(tmp_path, fake_embedder):
+    texts = {"traditional": "請在軟體中開啟檔案。\n\n設定記憶體與滑鼠的選項。\n\nThe English line.\n",
+             "simplified": "请在软件中打开文件。\n\n设置内存与鼠标的选项。\n\nThe English line.\n"}
+    for name, text in texts.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "help.txt").write_text(text, encoding="utf-8")
+        idx = Index.open(tmp_path / f"{name}-index", embedder=fake_embedder)
+        idx.reindex([tmp_path / name])
+        assert idx._generation().written_in_traditional() == (name == "traditional")
