@@ -123,7 +123,7 @@ def reindex(index_dir: Path, roots: list[Path] | None, embedder: Encoder, rebuil
         meta = {"model": embedder.model_id, "passage_vectors": precision, "chunker": CHUNKER_VERSION, "max_tokens": str(max_tokens),
                 "window_chars": str(window_chars), "vector_store": vector_store,
                 "roots": json.dumps([str(r) for r in roots]), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        writer = store.GenerationWriter(index_dir, meta, live)
+        writer = store.GenerationWriter(index_dir, meta, live, settings)
         try:
             touched = _scan(roots, previous is not None, old_docs, writer, embedder, report, progress, settings)
             if previous is not None and not (report.added or report.updated or report.deleted) \
@@ -265,11 +265,15 @@ def _same_document(key: tuple[str, str], old: dict, mtime: float) -> store.NewDo
 
 
 def _dimension(embedder: Encoder, live: store.Generation | None, writer: store.GenerationWriter) -> int:
-    row = writer.db.execute("SELECT length(vector) FROM vectors LIMIT 1").fetchone()
-    if row:
-        return row[0] // 4
+    """The length of the new generation's vectors: as the writer saw them, as the live generation (same model)
+    records it, as a row holds it (rows of vectors kept in Milvus are empty), or as the model says."""
+    if writer.dimension:
+        return writer.dimension
     if live is not None and live.meta.get("dimension"):
         return int(live.meta["dimension"])
+    row = writer.db.execute("SELECT length(vector) FROM vectors LIMIT 1").fetchone()
+    if row and row[0]:
+        return row[0] // 4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return embedder.dimension

@@ -270,13 +270,20 @@ class Generation:
         return self._name_scopes
 
     def cached_vectors(self, hashes: set[str]) -> dict[str, np.ndarray]:
+        """Passage vectors by text hash: from the ``vectors`` table, or (an empty row) from the vector store."""
         out: dict[str, np.ndarray] = {}
+        elsewhere: list[str] = []
         hashes = list(hashes)
         for start in range(0, len(hashes), 500):
             part = hashes[start:start + 500]
             marks = ",".join("?" * len(part))
             for h, blob in self.db.execute(f"SELECT text_hash, vector FROM vectors WHERE text_hash IN ({marks})", part):
-                out[h] = np.frombuffer(blob, dtype=np.float32)
+                if blob:
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
+                else:
+                    elsewhere.append(h)
+        if elsewhere:
+            out.update(self.vectors.vectors_of(elsewhere))
         return out
 
     def window_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:

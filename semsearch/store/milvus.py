@@ -146,6 +146,15 @@ class MilvusStore:
             found.update(r[KEY] for r in rows)
         return found
 
+    def vectors(self, hashes: Iterable[str], consistency: str = "Strong") -> dict[str, np.ndarray]:
+        """The stored vectors of those of ``hashes`` that have a row, by hash."""
+        found: dict[str, np.ndarray] = {}
+        for part in _parts(list(hashes)):
+            rows = self._call("read vectors", self.client.query, self.collection, filter=f"{KEY} in {_list(part)}",
+                              output_fields=[KEY, VECTOR], consistency_level=consistency)
+            found.update((r[KEY], np.asarray(r[VECTOR], dtype=np.float32)) for r in rows)
+        return found
+
     def insert(self, rows: Iterator[tuple[list[str], np.ndarray]]) -> int:
         """Insert (hashes, vectors) blocks; returns how many rows were sent."""
         sent = 0

@@ -30,6 +30,9 @@ class VectorIndex(Protocol):
     def search(self, vector: np.ndarray, n: int, threads: int = 1) -> list[tuple[int, float]]:
         """(chunk id, cosine) of the ``n`` nearest chunks, best first."""
 
+    def vectors_of(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Vectors by chunk text hash that the store keeps and the generation's ``vectors`` table does not."""
+
     def close(self) -> None:
         ...
 
@@ -65,6 +68,9 @@ class FaissVectors:
             faiss.omp_set_num_threads(before)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def vectors_of(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        return {}  # the generation's vectors table holds every vector
+
     def close(self) -> None:
         pass
 
@@ -99,13 +105,19 @@ class MilvusVectors:
             return []
         n = min(n, self.ntotal)
         fetch = int(n * self._settings.milvus_overfetch) + 8
-        # Strong consistency waits for Milvus's next time tick (~200 ms a query): only needed while the last
-        # reindex's rows may not be visible yet; after that, Bounded sees them all and answers at once.
-        fresh = time.time() - self._written_at < self._settings.milvus_strong_seconds
-        found = self.store.search(vector, fetch, self._params, "Strong" if fresh else "Bounded")
+        found = self.store.search(vector, fetch, self._params, self._consistency())
         ids = self._chunk_ids([h for h, _ in found])
         out = [(cid, score) for h, score in found for cid in ids.get(h, ())]
         return out[:n]
+
+    def vectors_of(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        return self.store.vectors(hashes, self._consistency()) if hashes else {}
+
+    def _consistency(self) -> str:
+        # Strong waits for Milvus's next time tick (docs/scale-out.md): only needed while the last reindex's rows
+        # may not be visible yet; after that, Bounded sees them all and answers at once.
+        fresh = time.time() - self._written_at < self._settings.milvus_strong_seconds
+        return "Strong" if fresh else "Bounded"
 
     def close(self) -> None:
         self.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from semsearch.store.generation import Generation
 from semsearch.store.layout import (DB_FILE, GEN_PATTERN, SCHEMA, SCHEMA_VERSION, VECTORS_FILE, fsync_dir_files,
                                     has_table, make_live)
 from semsearch.store import milvus_sync
+from semsearch.store.milvus import BATCH as STORE_BATCH
 from semsearch.store.vector_index import LOCAL
 from semsearch.store.vectors import build_vector_index
 
@@ -46,10 +48,23 @@ class GenerationWriter:
     previous generation inside SQLite, and only text never embedded before is
     handed out (shortest first) to be embedded. ``commit`` builds the keyword and
     vector indexes and then makes the generation live in one rename.
+
+    A ``vectors`` row says a text has a vector. With the vectors in the local FAISS file the row holds it;
+    with them in Milvus it holds an empty blob (the vector is in the collection: sent as soon as it is
+    embedded, ``milvus_sync.Outbox``), so the folder keeps no float32 vector.
     """
 
-    def __init__(self, index_dir: Path, meta: dict[str, str], previous: Generation | None):
+    def __init__(self, index_dir: Path, meta: dict[str, str], previous: Generation | None,
+                 settings: Settings = DEFAULTS):
         self.index_dir = index_dir
+        self.store = meta.get("vector_store", LOCAL)
+        self.settings = settings
+        self.dimension: int | None = None  # as seen here: rows of vectors in Milvus are empty, so cannot tell
+        self.outbox = (milvus_sync.Outbox(index_dir, self.store, meta.get("model", ""), settings)
+                       if self.store != LOCAL else None)
+        self.previous_store = previous.vector_store if previous is not None else None
+        self.fetch_previous = (milvus_sync.Fetcher(self.previous_store, previous.model, previous.dimension, settings)
+                               if previous is not None and self.previous_store not in (LOCAL, self.store) else None)
         numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := GEN_PATTERN.match(p.name))]
         self.path = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
         self.path.mkdir()
@@ -86,9 +101,39 @@ class GenerationWriter:
         return doc_id
 
     def reuse_vectors(self) -> None:
-        if self.has_previous:
-            self.db.execute("INSERT OR IGNORE INTO vectors SELECT v.text_hash, v.vector FROM old.vectors v "
+        """Rows for the texts whose vectors are known already: in the previous generation's store, or in Milvus."""
+        same = self.has_previous and self.previous_store == self.store
+        if same:
+            # Every text of a live generation has its row in its collection: an empty blob says so.
+            value = "v.vector" if self.store == LOCAL else "x''"
+            self.db.execute(f"INSERT OR IGNORE INTO vectors SELECT v.text_hash, {value} FROM old.vectors v "
                             "WHERE v.text_hash IN (SELECT text_hash FROM chunks)")
+        if self.outbox is not None and self.outbox.holds_rows():
+            # Sent by a reindex that was killed, or kept from before a switch of store: neither embedded nor sent.
+            for part in self._texts_missing_from("vectors", STORE_BATCH):
+                found = self.outbox.present([h for h, _ in part])
+                self.db.executemany("INSERT INTO vectors VALUES (?, x'')", ((h,) for h in sorted(found)))
+        if self.has_previous and not same:
+            self._carry_across()
+
+    def _carry_across(self) -> None:
+        """The previous generation's vectors, kept in another store than this one's (its own rows, or its
+        collection), for the texts still without a row: brought into this generation's store in batches."""
+        self.db.execute("DROP TABLE IF EXISTS temp.carry")
+        self.db.execute("CREATE TEMP TABLE carry AS SELECT v.text_hash AS h FROM old.vectors v "
+                        "WHERE v.text_hash IN (SELECT text_hash FROM chunks) "
+                        "AND v.text_hash NOT IN (SELECT text_hash FROM vectors)")
+        cursor = self.db.execute("SELECT h FROM temp.carry ORDER BY rowid")
+        while part := [row[0] for row in cursor.fetchmany(STORE_BATCH)]:
+            rows = dict(self.db.execute("SELECT text_hash, vector FROM old.vectors "
+                                        "WHERE text_hash IN (SELECT value FROM json_each(?))", (json.dumps(part),)))
+            found = {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows.items() if blob}
+            if self.fetch_previous is not None:
+                found.update(self.fetch_previous([h for h in part if not rows.get(h)]))
+            hashes = [h for h in part if h in found]  # the others are embedded again
+            if hashes:
+                self.add_vectors(hashes, np.stack([found[h] for h in hashes]))
+        self.db.execute("DROP TABLE temp.carry")
 
     def reuse_window_vectors(self) -> None:
         """Carry over window vectors of unchanged text; callers check the windows were cut the same way."""
@@ -123,8 +168,16 @@ class GenerationWriter:
         return self._texts_missing_from("vectors", size, order="ORDER BY length(t)")
 
     def add_vectors(self, hashes: list[str], vectors: np.ndarray) -> None:
+        """Vectors of texts without a row (so, with the vectors in Milvus, texts the collection lacks)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(hashes):
+            self.dimension = int(vectors.shape[1])
+        if self.outbox is not None:
+            self.outbox.send(list(hashes), vectors)
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, x'')", ((h,) for h in hashes))
+            return
         self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                            ((h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)))
+                            ((h, v.tobytes()) for h, v in zip(hashes, vectors)))
 
     def removed_count(self) -> int:
         """Chunks of the previous generation that are not in this one (same file, place and text)."""
@@ -176,11 +229,11 @@ class GenerationWriter:
                 parts.append(np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dimension))
             return np.vstack(parts)
 
-        url = self.db.execute("SELECT value FROM meta WHERE key = 'vector_store'").fetchone()
-        if url and url[0] != LOCAL:
+        self._close_stores()
+        if self.store != LOCAL:
             # Vectors in Milvus: every row this generation needs is there before it goes live.
             meta = self.db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
-            entries = milvus_sync.publish(self.db, self.index_dir, url[0], meta[0], dimension, settings)
+            entries = milvus_sync.publish(self.db, self.index_dir, self.store, meta[0], dimension, settings)
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", entries.items())
             self.db.commit()
         else:
@@ -189,15 +242,22 @@ class GenerationWriter:
         self.db.close()
         fsync_dir_files(self.path)
         live = make_live(self.index_dir, self.path)
-        if url and url[0] != LOCAL:
-            milvus_sync.remove_orphans(self.index_dir, live, url[0], settings)
+        if self.store != LOCAL:
+            milvus_sync.remove_orphans(self.index_dir, live, self.store, settings)
         return live
 
     def abort(self) -> None:
+        """Drop the unfinished generation; rows it sent to Milvus are journalled, so the next reindex deletes them."""
         try:
+            self._close_stores()
             self.db.close()
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
+
+    def _close_stores(self) -> None:
+        for link in (self.outbox, self.fetch_previous):
+            if link is not None:
+                link.close()
 
 
 def touch_documents(gen: Generation, mtimes: dict[int, float]) -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import REPO, SEEDS, FakeEmbedder, require_extra
@@ -21,6 +22,7 @@ from scale_servers import MilvusServer  # noqa: E402
 from semsearch import Index, store  # noqa: E402
 from semsearch.errors import IndexProblem  # noqa: E402
 from semsearch.store.milvus import MilvusStore  # noqa: E402
+from semsearch.store.vector_index import MilvusVectors  # noqa: E402
 
 pytestmark = pytest.mark.slow
 RESTART_TIMEOUT = 300  # a restart on existing data waits for the old sessions and reloads collections
@@ -61,6 +63,20 @@ def _live_hashes(index: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT DISTINCT text_hash FROM chunks")}
     finally:
         db.close()
+
+
+def _vector_rows(index: Path) -> dict[str, bytes]:
+    """The live generation's ``vectors`` table: text hash -> blob (empty: the vector is in the store)."""
+    db = sqlite3.connect(store.live_generation(index) / store.DB_FILE)
+    try:
+        return dict(db.execute("SELECT text_hash, vector FROM vectors"))
+    finally:
+        db.close()
+
+
+def _answer(idx: Index, q: str) -> tuple:
+    answer = idx.ask(q)
+    return answer.no_answer, [(s.text, s.citation, round(s.score, 4)) for s in answer.sentences]
 
 
 def _hits(idx: Index, q: str, mode: str) -> list[tuple[str, int, float]]:
@@ -251,3 +267,121 @@ def test_top_10_through_milvus_equal_local_faiss_on_an_external_corpus(milvus, t
             exact += _same_ranking(a, b)
             assert _same_ranking(a, b, tol=2e-3), (q, mode)  # Milvus's own float32 kernel: near-ties may swap
     print(f"{exact}/{2 * len(EXTERNAL_QUERIES)} rankings identical through Milvus and FAISS")
+
+
+def test_the_index_folder_keeps_no_vector_and_answers_as_the_local_index(milvus, tmp_path, corpus, monkeypatch):
+    """With the vectors in Milvus, the folder's ``vectors`` rows only say "embedded" (empty blobs); search, and
+    ask (whose sentence scoring reads passage vectors back from Milvus), answer as the local FAISS index does."""
+    url = f"{milvus.url}/no_local_vectors"
+    local = Index.open(tmp_path / "local", embedder=FakeEmbedder())
+    local.reindex([corpus])
+    embedder = FakeEmbedder()
+    remote = Index.open(tmp_path / "remote", embedder=embedder)
+    remote.reindex([corpus], store=url)
+    rows = _vector_rows(tmp_path / "remote")
+    assert set(rows) == _live_hashes(tmp_path / "remote") == _rows(url)
+    assert {len(blob) for blob in rows.values()} == {0}
+
+    fetched: list[str] = []
+    vectors_of = MilvusVectors.vectors_of
+
+    def spy(self, hashes):
+        fetched.extend(hashes)
+        return vectors_of(self, hashes)
+
+    monkeypatch.setattr(MilvusVectors, "vectors_of", spy)
+    for q in QUESTIONS:
+        for mode in ("dense", "hybrid"):
+            assert _same_ranking(_hits(local, q, mode), _hits(remote, q, mode)), (q, mode)
+        assert _answer(local, q) == _answer(remote, q), q
+    assert fetched  # sentence scoring took passage vectors from Milvus
+    some = set(sorted(rows)[:100])
+    mine, theirs = local._generation().cached_vectors(some), remote._generation().cached_vectors(some)
+    assert set(mine) == set(theirs) == some and all(np.array_equal(mine[h], theirs[h]) for h in some)
+
+    sent: list[str] = []
+    insert = MilvusStore.insert
+
+    def count_sent(self, blocks):
+        blocks = list(blocks)
+        sent.extend(h for hashes, _ in blocks for h in hashes)
+        return insert(self, blocks)
+
+    monkeypatch.setattr(MilvusStore, "insert", count_sent)
+    before = _live_hashes(tmp_path / "remote")
+    embedder.embedded_texts.clear()
+    (corpus / "new.txt").write_text("新增的一段文字，说明委员夜校第十三期的安排。\n\n另起一段，讲读书群的活动。\n",
+                                    encoding="utf-8")
+    report = remote.reindex()
+    new = _live_hashes(tmp_path / "remote") - before
+    assert new and report["chunks"]["embedded"] == len(new)  # only the new text is embedded ...
+    assert sorted(sent) == sorted(new)  # ... and sent, once
+    assert embedder.embedded_texts  # passages and sentence windows, all of the new file
+    assert all("夜校第十三期" in t or "读书群的活动" in t for t in embedder.embedded_texts), embedder.embedded_texts
+    rows = _vector_rows(tmp_path / "remote")
+    assert set(rows) == _live_hashes(tmp_path / "remote") == _rows(url) and {len(b) for b in rows.values()} == {0}
+    local.reindex()
+    for q in ["新增的一段文字，说明委员夜校第十三期的安排", *QUESTIONS[:10]]:
+        assert _same_ranking(_hits(local, q, "hybrid"), _hits(remote, q, "hybrid")), q
+        assert _answer(local, q) == _answer(remote, q), q
+
+
+def test_a_local_index_switched_to_milvus_and_back_keeps_its_top_10(milvus, tmp_path, corpus):
+    """faiss -> Milvus sends the folder's vectors and empties its rows; Milvus -> faiss reads them back from the
+    collection: nothing is embedded again either way, and every top 10 stays the same."""
+    url = f"{milvus.url}/switched"
+    index = tmp_path / "index"
+    idx = Index.open(index, embedder=FakeEmbedder())
+    idx.reindex([corpus])
+    keys = [(q, mode) for q in QUESTIONS for mode in ("dense", "hybrid")]
+    before = {key: _hits(idx, *key) for key in keys}
+    vectors = _vector_rows(index)
+
+    report = idx.reindex(store=url)
+    assert report["chunks"]["embedded"] == 0
+    assert idx.status()["vector_store"] == url and not (store.live_generation(index) / store.VECTORS_FILE).exists()
+    rows = _vector_rows(index)
+    assert set(rows) == set(vectors) == _rows(url) and {len(b) for b in rows.values()} == {0}
+    assert all(_same_ranking(before[key], _hits(idx, *key)) for key in keys)
+
+    report = idx.reindex(store="faiss")
+    assert report["chunks"]["embedded"] == 0
+    assert idx.status()["vector_store"] == "faiss" and (store.live_generation(index) / store.VECTORS_FILE).exists()
+    assert _vector_rows(index) == vectors  # the same float32 bytes, read back from the collection
+    assert {key: _hits(idx, *key) for key in keys} == before
+
+
+def test_texts_a_failed_reindex_sent_are_neither_embedded_nor_sent_again(milvus, tmp_path, corpus, monkeypatch):
+    """Rows reach Milvus as they are embedded; a reindex that fails after that leaves them (journalled), and the
+    next one finds them there instead of embedding and sending them again."""
+    from semsearch.store import milvus_sync
+
+    url = f"{milvus.url}/retried"
+    index = tmp_path / "index"
+    idx = Index.open(index, embedder=FakeEmbedder())
+    idx.reindex([corpus], store=url)
+    (corpus / "late.txt").write_text("迟到的一段文字，在第一次重建失败之后才进入索引。\n", encoding="utf-8")
+    publish = milvus_sync.publish
+
+    def fail(*args, **kwargs):
+        raise IndexProblem("vector store failed to publish (test)")
+
+    monkeypatch.setattr(milvus_sync, "publish", fail)
+    with pytest.raises(IndexProblem):
+        idx.reindex()
+    assert (index / "milvus-pending").exists() and _rows(url) > _live_hashes(index)
+    monkeypatch.setattr(milvus_sync, "publish", publish)
+
+    sent: list[str] = []
+    insert = MilvusStore.insert
+
+    def count_sent(self, blocks):
+        blocks = list(blocks)
+        sent.extend(h for hashes, _ in blocks for h in hashes)
+        return insert(self, blocks)
+
+    monkeypatch.setattr(MilvusStore, "insert", count_sent)
+    report = idx.reindex()
+    assert report["files"]["added"] == 1 and report["chunks"]["embedded"] == 0 and sent == []
+    assert _rows(url) == _live_hashes(index) == set(_vector_rows(index)) and not (index / "milvus-pending").exists()
+    assert {len(blob) for blob in _vector_rows(index).values()} == {0}

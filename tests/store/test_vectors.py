@@ -86,3 +86,42 @@ def test_faiss_is_loaded_with_sleeping_openmp_threads_unless_the_user_chose(monk
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     V.faiss_module()
     assert os.environ.get("OMP_WAIT_POLICY") == "ACTIVE"
+
+
+def test_the_vectors_table_holds_local_vectors_and_an_empty_row_is_read_from_the_vector_store(tmp_path, corpus,
+                                                                                              fake_embedder):
+    import sqlite3
+
+    from semsearch import store
+
+    idx = Index.open(tmp_path / "idx", embedder=fake_embedder)
+    idx.reindex([corpus])
+    path = store.live_generation(tmp_path / "idx")
+    db = sqlite3.connect(path / store.DB_FILE)
+    rows = dict(db.execute("SELECT text_hash, vector FROM vectors"))
+    assert rows and {len(blob) for blob in rows.values()} == {4 * fake_embedder.dimension}  # local: real vectors
+    hashes = sorted(rows)[:6]
+    # An empty row means "in the vector store" (vectors kept in Milvus): asked of the store, not decoded.
+    db.executemany("UPDATE vectors SET vector = x'' WHERE text_hash = ?", [(h,) for h in hashes[:3]])
+    db.commit()
+    db.close()
+
+    class Store:
+        asked: list[str] = []
+
+        def vectors_of(self, keys):
+            Store.asked += keys
+            return {k: np.frombuffer(rows[k], dtype=np.float32) for k in keys}
+
+        def close(self):
+            pass
+
+    gen = store.Generation(path)
+    try:
+        gen.vectors = Store()
+        got = gen.cached_vectors(set(hashes) | {"0" * 64})
+        assert sorted(Store.asked) == hashes[:3] and sorted(got) == hashes
+        for h in hashes:
+            assert np.array_equal(got[h], np.frombuffer(rows[h], dtype=np.float32))
+    finally:
+        gen.close()
