@@ -12,6 +12,7 @@ one line saying which store failed, so the CLI exits 3 instead of hanging or pri
 from __future__ import annotations
 
 import re
+import time
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -79,7 +80,8 @@ class MilvusStore:
     def _slow_call(self, what: str, fn, *args, **kwargs):
         """A call that works through the whole collection (index build, load): bounded, but far longer."""
         try:
-            return fn(*args, timeout=self.timeout * BUILD_TIMEOUTS, **kwargs)
+            # pymilvus bounds its wait for an index build only with a whole number of seconds
+            return fn(*args, timeout=int(self.timeout * BUILD_TIMEOUTS), **kwargs)
         except Exception as exc:
             raise IndexProblem(f"vector store {self.url} failed to {what}: {_one_line(exc)}") from exc
 
@@ -183,6 +185,9 @@ class MilvusStore:
         """Build the index structure that suits ``n`` vectors (if it is not the one there) and load the
         collection; returns the search parameters to record in the generation."""
         kind, build, search = index_plan(n, self.settings)
+        # Milvus indexes sealed segments only: rows still in a growing one are searched through a rougher
+        # interim index, so every row is sealed first and the index waited for.
+        self._slow_call("flush the collection", self.client.flush, self.collection)
         current = self._call("describe the index", self.client.describe_index, self.collection, VECTOR)
         current = current or {}
         if current.get("index_type") != kind or any(k in current and str(current[k]) != str(v) for k, v in build.items()):
@@ -191,8 +196,21 @@ class MilvusStore:
             params = self.client.prepare_index_params()
             params.add_index(field_name=VECTOR, index_type=kind, metric_type="COSINE", params=build)
             self._slow_call("build the index", self.client.create_index, self.collection, params)
+        self._wait_indexed()
         self._slow_call("load the collection", self.client.load_collection, self.collection)
         return {"index_type": kind, "params": search}
+
+    def _wait_indexed(self) -> None:
+        deadline = time.monotonic() + self.timeout * BUILD_TIMEOUTS
+        while True:
+            state = self._call("describe the index", self.client.describe_index, self.collection, VECTOR) or {}
+            if int(state.get("pending_index_rows") or 0) == 0 and \
+                    int(state.get("indexed_rows") or 0) >= int(state.get("total_rows") or 0):
+                return
+            if time.monotonic() > deadline:
+                raise IndexProblem(f"vector store {self.url} failed to index every row within "
+                                   f"{self.timeout * BUILD_TIMEOUTS:.0f} s")
+            time.sleep(0.5)
 
     def search(self, vector: np.ndarray, n: int, params: dict, consistency: str = "Strong") -> list[tuple[str, float]]:
         """``consistency``: "Strong" sees every write acknowledged before it, but waits for the next time tick
