@@ -1,0 +1,124 @@
+"""Index-time settings on the external sets: each variant reindexes the corpora, chosen on one half, reported on the other.
+
+    .venv/bin/python bench/external_index_variants.py [--quick N] [--only VARIANT ...]
+
+``external_variants.py`` varies how an index is searched; this varies how it is built, so every variant is a
+``Settings`` value handed to ``Index.reindex`` and each builds its own indexes (``bench/.cache/external/
+index-variants/<variant>/<corpus>``; "as shipped" is built there too, so all are timed alike in one run). For each
+variant and corpus: the reindex time (wall and CPU seconds of this process) and, per set, dense and hybrid nDCG@10.
+Then, as in ``external_variants.py``: the variant with the best mean hybrid nDCG@10 on half A is reported on half
+B, and the reverse. Writes ``bench/results/external_index_variants.{json,md}`` (``--quick``/``--only``: the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+
+import benchlib as B
+import external as E
+from external_variants import HALVES
+
+CORPORA_SETS = {"debref-cn": ["debref-cn", "debref-tw-cn"], "debref-tw": ["debref-tw"],
+                "lohelp-cn": ["lohelp-cn", "lohelp-tw-cn"], "lohelp-tw": ["lohelp-tw"],
+                "maint-cn": ["maint-cn", "maint-tw-cn"], "maint-tw": ["maint-tw"]}
+
+
+def variants():
+    from semsearch import DEFAULTS
+
+    return {
+        "as shipped": (DEFAULTS, None),
+        "no document title in vectors": (DEFAULTS.but(document_context=False), None),
+        "no sentence windows": (DEFAULTS.but(use_windows=False), False),
+    }
+
+
+def run(quick: int | None, only: list[str] | None) -> dict:
+    from semsearch import Index
+
+    encoder = E.semsearch_encoder()
+    chosen_variants = {k: v for k, v in variants().items() if not only or k in only or k == "as shipped"}
+    table: dict[str, dict] = {}
+    for label, (settings, windows) in chosen_variants.items():
+        row = table.setdefault(label, {"dense": {}, "hybrid": {}, "reindex_s": {}, "reindex_cpu_s": {}})
+        for corpus, sets in CORPORA_SETS.items():
+            folder = E.CACHE / "index-variants" / label.replace(" ", "-") / corpus
+            shutil.rmtree(folder, ignore_errors=True)
+            idx = Index.open(folder, embedder=encoder, settings=settings)
+            t, cpu = time.perf_counter(), time.process_time()
+            idx.reindex([E.CACHE / "corpora" / corpus], rebuild=True, windows=windows)
+            row["reindex_s"][corpus] = round(time.perf_counter() - t, 1)
+            row["reindex_cpu_s"][corpus] = round(time.process_time() - cpu, 1)
+            for name in sets:
+                queries = E.load_set(name)
+                if quick:
+                    queries = random.Random(f"external-quick:{name}").sample(queries, min(quick, len(queries)))
+                for mode in ("dense", "hybrid"):
+                    total = 0.0
+                    for q in queries:
+                        hits = idx.search(q["q"], k=E.K, mode=mode)
+                        found = [(h.source.path, h.source.line_start, h.source.line_end) for h in hits]
+                        total += E.score(found, [E.parse_relevant(s) for s in q["relevant"]])["ndcg"]
+                    row[mode][name] = round(total / len(queries), 4)
+                print(f"{label:32} {name:14} dense {row['dense'][name]:.3f} hybrid {row['hybrid'][name]:.3f} "
+                      f"(reindex {row['reindex_s'][corpus]} s, CPU {row['reindex_cpu_s'][corpus]} s)", file=sys.stderr)
+            idx.close()
+    means = {label: {half: round(sum(row["hybrid"][n] for n in names) / len(names), 4) for half, names in HALVES.items()}
+             for label, row in table.items()}
+    chosen = {}
+    for half, other in (("A", "B"), ("B", "A")):
+        best = max(means, key=lambda label: means[label][half])
+        chosen[half] = {"variant": best, "on_its_half": means[best][half], "on_the_other_half": means[best][other],
+                        "shipped_on_the_other_half": means["as shipped"][other]}
+    return {**B.header(bool(quick)), "halves": HALVES, "variants": table, "means": means, "chosen": chosen}
+
+
+def markdown(result: dict) -> list[str]:
+    names = [n for half in result["halves"].values() for n in half]
+    md = ["# Index-time settings on the external sets, chosen on one half and reported on the other "
+          "(bench/external_index_variants.py)", "", B._run_line(result), "",
+          "Each variant reindexes every corpus. dense / hybrid nDCG@10. Half A: " + ", ".join(result["halves"]["A"])
+          + "; half B: " + ", ".join(result["halves"]["B"]) + ".", "",
+          "| variant | " + " | ".join(names) + " | mean A (hybrid) | mean B (hybrid) |",
+          "|---|" + "---|" * (len(names) + 2)]
+    for label, row in result["variants"].items():
+        md.append(f"| {label} | " + " | ".join(f"{row['dense'][n]:.3f} / {row['hybrid'][n]:.3f}" for n in names)
+                  + f" | {result['means'][label]['A']:.3f} | {result['means'][label]['B']:.3f} |")
+    corpora = list(CORPORA_SETS)
+    md += ["", "Reindex seconds, wall (CPU of this process):", "", "| variant | " + " | ".join(corpora) + " |",
+           "|---|" + "---|" * len(corpora)]
+    for label, row in result["variants"].items():
+        md.append(f"| {label} | " + " | ".join(f"{row['reindex_s'][c]} ({row['reindex_cpu_s'][c]})" for c in corpora)
+                  + " |")
+    md += ["", "| chosen on | variant | on its half | on the other half | as shipped on the other half |",
+           "|---|---|---|---|---|"]
+    for half, c in result["chosen"].items():
+        md.append(f"| {half} | {c['variant']} | {c['on_its_half']:.3f} | {c['on_the_other_half']:.3f} | "
+                  f"{c['shipped_on_the_other_half']:.3f} |")
+    return md
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", type=int, metavar="N", help="N queries per set (seeded sample)")
+    ap.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants (and as shipped) only")
+    args = ap.parse_args(argv)
+    result = run(args.quick, args.only)
+    partial = bool(args.quick or args.only)
+    folder = E.CACHE / "results" if partial else B.RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "external_index_variants" + ("-partial" if partial else "")
+    (folder / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    md = markdown(result)
+    (folder / f"{name}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
