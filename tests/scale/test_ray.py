@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +29,15 @@ def cluster():
 
     # Workers import the tests' fake embedder (conftest) and this checkout.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO / "tests" / "scale"), str(REPO), os.environ.get("PYTHONPATH", "")])
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    for attempt in range(3):
+        # A start can time out while the previous module's Milvus server still winds down: start again.
+        try:
+            c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            time.sleep(10)
     c.add_node(num_cpus=1)
     c.wait_for_nodes()
     ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
