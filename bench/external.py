@@ -150,6 +150,15 @@ def load_set(name: str) -> list[dict]:
             if line.strip()]
 
 
+def mean_ndcg(idx, queries: list[dict], mode: str = "hybrid") -> float:
+    """Mean nDCG@10 of ``Index.search`` over a query set."""
+    total = 0.0
+    for q in queries:
+        found = [(h.source.path, h.source.line_start, h.source.line_end) for h in idx.search(q["q"], k=K, mode=mode)]
+        total += score(found, [parse_relevant(s) for s in q["relevant"]])["ndcg"]
+    return total / len(queries)
+
+
 def semsearch_encoder():
     """semsearch's encoder for every index of the run, warmed up (the plain model is too)."""
     from semsearch import DEFAULTS

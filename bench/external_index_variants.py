@@ -59,12 +59,7 @@ def run(quick: int | None, only: list[str] | None) -> dict:
                 if quick:
                     queries = random.Random(f"external-quick:{name}").sample(queries, min(quick, len(queries)))
                 for mode in ("dense", "hybrid"):
-                    total = 0.0
-                    for q in queries:
-                        hits = idx.search(q["q"], k=E.K, mode=mode)
-                        found = [(h.source.path, h.source.line_start, h.source.line_end) for h in hits]
-                        total += E.score(found, [E.parse_relevant(s) for s in q["relevant"]])["ndcg"]
-                    row[mode][name] = round(total / len(queries), 4)
+                    row[mode][name] = round(E.mean_ndcg(idx, queries, mode), 4)
                 print(f"{label:32} {name:14} dense {row['dense'][name]:.3f} hybrid {row['hybrid'][name]:.3f} "
                       f"(reindex {row['reindex_s'][corpus]} s, CPU {row['reindex_cpu_s'][corpus]} s)", file=sys.stderr)
             idx.close()

@@ -59,13 +59,8 @@ def run(quick: int | None, only: list[str] | None = None) -> dict:
             if only and label not in only and label != "as shipped":
                 continue
             idx = Index.open(path, embedder=encoder, settings=settings)
-            total = 0.0
-            for q in queries:
-                hits = idx.search(q["q"], k=E.K, mode="hybrid")
-                found = [(h.source.path, h.source.line_start, h.source.line_end) for h in hits]
-                total += E.score(found, [E.parse_relevant(s) for s in q["relevant"]])["ndcg"]
+            table.setdefault(label, {})[name] = round(E.mean_ndcg(idx, queries, "hybrid"), 4)
             idx.close()
-            table.setdefault(label, {})[name] = round(total / len(queries), 4)
             print(f"{name:14} {label:32} {table[label][name]:.3f}", file=sys.stderr)
     means = {label: {half: round(sum(row[n] for n in names) / len(names), 4) for half, names in HALVES.items()}
              for label, row in table.items()}
