@@ -13,7 +13,9 @@ B, and the reverse. Writes ``bench/results/external_index_variants.{json,md}`` (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -32,10 +34,28 @@ def variants():
     from semsearch import DEFAULTS
 
     return {
-        "as shipped": (DEFAULTS, None),
-        "no document title in vectors": (DEFAULTS.but(document_context=False), None),
-        "no sentence windows": (DEFAULTS.but(use_windows=False), False),
+        "as shipped": (DEFAULTS, None, None),
+        "no document title in vectors": (DEFAULTS.but(document_context=False), None, None),
+        "no sentence windows": (DEFAULTS.but(use_windows=False), False, None),
+        "no title, no windows": (DEFAULTS.but(document_context=False, use_windows=False), False, None),
+        # `reindex --float`: passages by the float32 graph where the int8 one would be chosen
+        "float32 passages": (DEFAULTS, None, "0"),
     }
+
+
+@contextlib.contextmanager
+def passage_graph(int8: str | None):
+    """SEMSEARCH_INT8 as ``reindex --int8/--float`` sets it (None: the default choice); the index records it."""
+    before = os.environ.get("SEMSEARCH_INT8")
+    if int8 is not None:
+        os.environ["SEMSEARCH_INT8"] = int8
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SEMSEARCH_INT8", None)
+        else:
+            os.environ["SEMSEARCH_INT8"] = before
 
 
 def run(quick: int | None, only: list[str] | None) -> dict:
@@ -44,14 +64,15 @@ def run(quick: int | None, only: list[str] | None) -> dict:
     encoder = E.semsearch_encoder()
     chosen_variants = {k: v for k, v in variants().items() if not only or k in only or k == "as shipped"}
     table: dict[str, dict] = {}
-    for label, (settings, windows) in chosen_variants.items():
+    for label, (settings, windows, int8) in chosen_variants.items():
         row = table.setdefault(label, {"dense": {}, "hybrid": {}, "reindex_s": {}, "reindex_cpu_s": {}})
         for corpus, sets in CORPORA_SETS.items():
             folder = E.CACHE / "index-variants" / label.replace(" ", "-") / corpus
             shutil.rmtree(folder, ignore_errors=True)
             idx = Index.open(folder, embedder=encoder, settings=settings)
             t, cpu = time.perf_counter(), time.process_time()
-            idx.reindex([E.CACHE / "corpora" / corpus], rebuild=True, windows=windows)
+            with passage_graph(int8):
+                idx.reindex([E.CACHE / "corpora" / corpus], rebuild=True, windows=windows)
             row["reindex_s"][corpus] = round(time.perf_counter() - t, 1)
             row["reindex_cpu_s"][corpus] = round(time.process_time() - cpu, 1)
             for name in sets:

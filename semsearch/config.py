@@ -85,6 +85,7 @@ class Settings:
     min_cosine_other: float = 0.75  # ... than other questions across scripts, whose cosines sit lowest
     min_cosine_same_non_cjk: float = 0.78  # a question and text with no Chinese: cosines of one language
     min_translated_words: int = 3  # an English question naming nothing: off-topic ones match fewer of their words
+    absent_latin_words: bool = True  # a Chinese question naming Latin words the corpus never uses is not about it
     min_translated_cjk_words: int = 1  # a Chinese question over English text has few words, many glossed otherwise
     max_sentences: int = 3  # an answer is short: the best sentence and those close to it
     dense_shortlist: int = 16  # sentences whose meaning is scored: embedding them all costs more than the search

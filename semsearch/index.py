@@ -25,10 +25,10 @@ from semsearch.encoders.executor import EmbeddingExecutor
 from semsearch.encoders.factory import load_encoder
 from semsearch.errors import IndexProblem, InputError
 from semsearch.indexer import CHUNKER_VERSION, Progress, ReindexReport, corpus_changes, reindex
-from semsearch.retrieval.search import MODES, search
+from semsearch.retrieval.search import MODES, found
 from semsearch.retrieval.sentences import WindowLookup
 from semsearch.text.normalize import fold_text
-from semsearch.types import Answer, Hit
+from semsearch.types import Answer, Found, Hit
 
 MAX_QUERY_CHARS = 4000
 
@@ -147,12 +147,15 @@ class Index:
         return in_index_words(query, gen.term_document_counts, script)
 
     def _search(self, gen, embedder, query: str, k: int, mode: str) -> list[Hit]:
+        return self._found(gen, embedder, query, k, mode).hits
+
+    def _found(self, gen, embedder, query: str, k: int, mode: str) -> Found:
         query = _check_query(query)
         if not isinstance(k, int) or k < 1:
             raise InputError("k must be a whole number of at least 1")
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}")
-        return search(gen, embedder, query, k, mode, self.settings)
+        return found(gen, embedder, query, k, mode, self.settings)
 
     def translations(self, query: str) -> list[str]:
         """The words of the index that ``query`` is also searched as: translations of its English words,
@@ -178,17 +181,18 @@ class Index:
         gen, embedder = self._checked()
         embedder = _QuestionOnce(embedder)  # searching and choosing sentences both need the question's vector
         asked = self._in_index_words(gen, question)  # the LLM still reads the question as written
-        hits = self._search(gen, embedder, asked, k, "hybrid")
+        result = self._found(gen, embedder, asked, k, "hybrid")
+        hits = result.hits
 
         def extractive() -> Answer:
             return answer_question(asked, hits, embedder, gen.term_document_counts, min_score=min_score,
-                                   windows=WindowLookup.of(gen), settings=self.settings)
+                                   windows=WindowLookup.of(gen), settings=self.settings, nearest=result.nearest)
 
         if not llm_url:
             return extractive()
         from semsearch.answer.llm import llm_answer
 
-        if unanswerable(asked, hits, gen.term_document_counts, min_score, self.settings):
+        if unanswerable(asked, hits, gen.term_document_counts, min_score, self.settings, result.nearest):
             return Answer(no_answer=True, text="", hits=[], mode="extractive",
                           fallback="the passages found do not answer the question, so the LLM was not asked")
         return llm_answer(question, hits, llm_url, model=llm_model, timeout=llm_timeout, fallback=extractive)

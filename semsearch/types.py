@@ -63,6 +63,21 @@ class Hit:
                 "fused": round(float(self.score if self.fused_score is None else self.fused_score), 4)}
 
 
+@dataclass(frozen=True)
+class Nearest:
+    """The dense ranking's first passage, whichever hits fusion kept: its cosine to the question and whether its
+    text is Chinese (the cosine's scale depends on the two languages)."""
+    cosine: float
+    chinese: bool
+
+
+@dataclass(frozen=True)
+class Found:
+    """A search's hits and, when it ran the dense ranking, that ranking's nearest passage."""
+    hits: list[Hit]
+    nearest: Nearest | None = None
+
+
 def results_json(query: str, hits: list[Hit], explain: bool = False) -> dict:
     """The ``search`` JSON of CONVENTIONS.md (schema 1); ``explain`` adds each hit's rankings."""
     return {"schema": 1, "query": query, "results": [h.as_json(explain) for h in hits]}

@@ -18,7 +18,7 @@ from semsearch.config import DEFAULTS, Settings
 from semsearch.retrieval.dense import query_text_for_embedding
 from semsearch.text.normalize import fold_text
 from semsearch.text.script import OTHER_SCRIPT, has_cjk
-from semsearch.types import Hit
+from semsearch.types import Hit, Nearest
 
 _DIGITS = re.compile(r"\d")
 _LATIN_WORDS = re.compile(r"[a-z0-9]+")
@@ -26,7 +26,7 @@ _LATIN_ALL = re.compile(r"[A-Za-z]+")
 
 
 def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str]], dict[str, int]],
-                 min_score: float | None = None, settings: Settings = DEFAULTS) -> bool:
+                 min_score: float | None = None, settings: Settings = DEFAULTS, nearest: Nearest | None = None) -> bool:
     """True when the passages found do not answer ``question``.
 
     First, a question with nothing to look for is never answered, whatever ``min_score`` says:
@@ -41,7 +41,11 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     knows that "name" as a common word too, or it is a "person" whose first characters are no
     surname. An English question shares no term with Chinese text unless it names something; it
     is let through when one passage holds translations of at least ``min_translated_words`` of
-    its words.
+    its words. A Chinese question over Chinese text that names a Latin-script word (Excel, Ansible) the
+    index never uses, nor any translation of it, asks about what the corpus does not cover.
+
+    ``nearest`` (the dense ranking's first passage) gives the cosine when fusion kept no passage of the
+    dense ranking among ``hits``, and says whether the corpus answers in Chinese when ``hits`` hold none.
     """
     if not hits:
         return True
@@ -50,7 +54,7 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     query = keyword.query_terms(folded)
     if not has_content(folded, query, asks_in_chinese):
         return True
-    chinese_text = any(has_cjk(hit.text) for hit in hits)
+    chinese_text = any(has_cjk(hit.text) for hit in hits) or (nearest is not None and nearest.chinese)
     # A Chinese question over text with no Chinese (an English corpus) is matched across languages, as an
     # English question over Chinese text is, and its cosines sit as low.
     across = asks_in_chinese and not chinese_text
@@ -63,8 +67,12 @@ def unanswerable(question: str, hits: list[Hit], term_counts: Callable[[list[str
     else:
         translated = query_text_for_embedding(folded, term_counts, None, settings) != folded
         threshold = settings.min_cosine_translated if translated else settings.min_cosine_other
-    best_cosine = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    best_cosine = max((h.dense_score for h in hits if h.dense_score is not None),
+                      default=nearest.cosine if nearest is not None else None)
     if best_cosine is not None and best_cosine < threshold:
+        return True
+    if asks_in_chinese and not across and settings.absent_latin_words and absent_latin_words(folded, term_counts,
+                                                                                               settings):
         return True
     if not asks_in_chinese and not chinese_text and absent_latin_names(folded, term_counts):
         return True
@@ -107,6 +115,24 @@ def absent_latin_names(folded: str, term_counts: Callable[[list[str]], dict[str,
     absent = [key for key in keys if counts[key] == 0]
     common = common_english(absent)
     return [key for key in absent if key not in common]
+
+
+def absent_latin_words(folded: str, term_counts: Callable[[list[str]], dict[str, int]],
+                       settings: Settings = DEFAULTS) -> list[str]:
+    """The Latin-script words of a (folded) question (2+ letters, as the keyword index cuts them) that the index
+    never uses and, for a word written in lower case, of which it holds no dictionary translation either (proxy is
+    let through where the text says 代理)."""
+    words = sorted({t for t in keyword.terms(folded) if t.isascii() and len(t) >= 2 and not t.isdigit()})
+    if not words:
+        return []
+    counts = term_counts(words)
+    absent = [word for word in words if counts[word] == 0]
+    if not absent:
+        return []
+    # A capitalised word names something (Excel is no 特异, "to excel"): only a plain word is read for its sense.
+    plain = [word for word in absent if re.search(rf"(?<![A-Za-z]){word}(?![A-Za-z])", folded)]
+    translated = translations_by_word(" ".join(plain), term_counts, settings) if plain else {}
+    return [word for word in absent if not translated.get(word)]
 
 
 def has_content(folded: str, query_terms: list[str], asks_in_chinese: bool) -> bool:

@@ -20,7 +20,7 @@ from semsearch.retrieval.sentences import (WindowLookup, answer_fit, sentence_ca
                                            wording_scores)
 from semsearch.text.normalize import fold_text, match_key_of_folded
 from semsearch.text.similarity import jaccard, shingles
-from semsearch.types import Answer, AnswerSentence, Hit
+from semsearch.types import Answer, AnswerSentence, Hit, Nearest
 
 
 def repeats(key: str, trigrams: set[str], other_key: str, other_trigrams: set[str],
@@ -33,9 +33,11 @@ def repeats(key: str, trigrams: set[str], other_key: str, other_trigrams: set[st
 def answer_question(question: str, hits: list[Hit], encoder: Encoder,
                     term_counts: Callable[[list[str]], dict[str, int]] | None = None,
                     min_score: float | None = None, windows: WindowLookup | None = None,
-                    settings: Settings = DEFAULTS) -> Answer:
-    """The answer from ``hits``; ``windows`` (the index's stored window vectors) spares embedding sentences."""
-    if unanswerable(question, hits, term_counts or (lambda terms: dict.fromkeys(terms, 1)), min_score, settings):
+                    settings: Settings = DEFAULTS, nearest: Nearest | None = None) -> Answer:
+    """The answer from ``hits``; ``windows`` (the index's stored window vectors) spares embedding sentences;
+    ``nearest``: the dense ranking's first passage (``retrieval.search.found``)."""
+    if unanswerable(question, hits, term_counts or (lambda terms: dict.fromkeys(terms, 1)), min_score, settings,
+                    nearest):
         return Answer(no_answer=True, text="", hits=[])
 
     candidates, folded_sentences = sentence_candidates(hits)

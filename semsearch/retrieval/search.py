@@ -26,9 +26,9 @@ from semsearch.retrieval.sentences import WindowLookup
 from semsearch.store import ChunkRow, Generation
 from semsearch.text.normalize import fold_text
 from semsearch.text.quantity import asked_unit, states_count_in
-from semsearch.text.script import asks
+from semsearch.text.script import asks, has_cjk
 from semsearch.text.similarity import jaccard, shingles
-from semsearch.types import Hit, Source
+from semsearch.types import Found, Hit, Nearest, Source
 
 MODES = ("hybrid", "dense", "keyword")
 
@@ -66,11 +66,17 @@ _SEARCHES = _Running()
 def search(gen: Generation, encoder: Encoder, query: str, k: int = 5, mode: str = "hybrid",
            settings: Settings = DEFAULTS) -> list[Hit]:
     """Top ``k`` distinct passages; ``mode`` picks hybrid fusion or one ranking alone."""
+    return found(gen, encoder, query, k, mode, settings).hits
+
+
+def found(gen: Generation, encoder: Encoder, query: str, k: int = 5, mode: str = "hybrid",
+          settings: Settings = DEFAULTS) -> Found:
+    """``search``'s hits with the dense ranking's nearest passage (what "no answer" weighs)."""
     with _SEARCHES:
         return _search(gen, encoder, query, k, mode, settings)
 
 
-def _search(gen: Generation, encoder: Encoder, query: str, k: int, mode: str, settings: Settings) -> list[Hit]:
+def _search(gen: Generation, encoder: Encoder, query: str, k: int, mode: str, settings: Settings) -> Found:
     n = max(settings.min_candidates, k * settings.candidate_factor)
     folded = fold_text(query)
     # An English question's translations are looked up once, before both rankings need them.
@@ -88,7 +94,7 @@ def _search(gen: Generation, encoder: Encoder, query: str, k: int, mode: str, se
     else:
         keyword = keyword_candidates(gen, query, n, english, settings) if mode != "dense" else []
 
-    nearest = gen.chunks([dense[0][0]]).get(dense[0][0]) if dense and keyword else None
+    nearest = gen.chunks([dense[0][0]]).get(dense[0][0]) if dense else None
     weights = [settings.dense_weight if dense else 0.0,
                keyword_weight(folded, nearest.text if nearest else None, settings) if keyword else 0.0]
     if settings.fusion == "rrf":
@@ -124,7 +130,7 @@ def _search(gen: Generation, encoder: Encoder, query: str, k: int, mode: str, se
     hits = _distinct_hits(order, rows, fused, signals, wanted, settings.near_duplicate)
     if reranking:
         hits = rerank(query, hits, vector, gen.term_document_counts, WindowLookup.of(gen), settings)
-    return hits[:k]
+    return Found(hits[:k], Nearest(float(dense[0][1]), has_cjk(nearest.text)) if nearest else None)
 
 
 class _Signals:
