@@ -12,9 +12,7 @@ B, and the reverse. Writes ``bench/results/external_index_variants.{json,md}`` (
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -23,7 +21,7 @@ import time
 
 import benchlib as B
 import external as E
-from external_variants import HALVES
+from external_variants import HALVES, chosen_table, cross_halves, main
 
 CORPORA_SETS = {"debref-cn": ["debref-cn", "debref-tw-cn"], "debref-tw": ["debref-tw"],
                 "lohelp-cn": ["lohelp-cn", "lohelp-tw-cn"], "lohelp-tw": ["lohelp-tw"],
@@ -84,13 +82,7 @@ def run(quick: int | None, only: list[str] | None) -> dict:
                 print(f"{label:32} {name:14} dense {row['dense'][name]:.3f} hybrid {row['hybrid'][name]:.3f} "
                       f"(reindex {row['reindex_s'][corpus]} s, CPU {row['reindex_cpu_s'][corpus]} s)", file=sys.stderr)
             idx.close()
-    means = {label: {half: round(sum(row["hybrid"][n] for n in names) / len(names), 4) for half, names in HALVES.items()}
-             for label, row in table.items()}
-    chosen = {}
-    for half, other in (("A", "B"), ("B", "A")):
-        best = max(means, key=lambda label: means[label][half])
-        chosen[half] = {"variant": best, "on_its_half": means[best][half], "on_the_other_half": means[best][other],
-                        "shipped_on_the_other_half": means["as shipped"][other]}
+    means, chosen = cross_halves({label: row["hybrid"] for label, row in table.items()})
     return {**B.header(bool(quick)), "halves": HALVES, "variants": table, "means": means, "chosen": chosen}
 
 
@@ -111,30 +103,8 @@ def markdown(result: dict) -> list[str]:
     for label, row in result["variants"].items():
         md.append(f"| {label} | " + " | ".join(f"{row['reindex_s'][c]} ({row['reindex_cpu_s'][c]})" for c in corpora)
                   + " |")
-    md += ["", "| chosen on | variant | on its half | on the other half | as shipped on the other half |",
-           "|---|---|---|---|---|"]
-    for half, c in result["chosen"].items():
-        md.append(f"| {half} | {c['variant']} | {c['on_its_half']:.3f} | {c['on_the_other_half']:.3f} | "
-                  f"{c['shipped_on_the_other_half']:.3f} |")
-    return md
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", type=int, metavar="N", help="N queries per set (seeded sample)")
-    ap.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants (and as shipped) only")
-    args = ap.parse_args(argv)
-    result = run(args.quick, args.only)
-    partial = bool(args.quick or args.only)
-    folder = E.CACHE / "results" if partial else B.RESULTS
-    folder.mkdir(parents=True, exist_ok=True)
-    name = "external_index_variants" + ("-partial" if partial else "")
-    (folder / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    md = markdown(result)
-    (folder / f"{name}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    print("\n".join(md))
-    return 0
+    return md + chosen_table(result["chosen"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(name="external_index_variants", run=run, markdown=markdown, doc=__doc__))

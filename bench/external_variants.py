@@ -62,13 +62,7 @@ def run(quick: int | None, only: list[str] | None = None) -> dict:
             table.setdefault(label, {})[name] = round(E.mean_ndcg(idx, queries, "hybrid"), 4)
             idx.close()
             print(f"{name:14} {label:32} {table[label][name]:.3f}", file=sys.stderr)
-    means = {label: {half: round(sum(row[n] for n in names) / len(names), 4) for half, names in HALVES.items()}
-             for label, row in table.items()}
-    chosen = {}
-    for half, other in (("A", "B"), ("B", "A")):
-        best = max(means, key=lambda label: means[label][half])
-        chosen[half] = {"variant": best, "on_its_half": means[best][half], "on_the_other_half": means[best][other],
-                        "shipped_on_the_other_half": means["as shipped"][other]}
+    means, chosen = cross_halves(table)
     return {**B.header(bool(quick)), "halves": HALVES, "per_set": table, "means": means, "chosen": chosen}
 
 
@@ -82,16 +76,34 @@ def markdown(result: dict) -> list[str]:
     for label, row in result["per_set"].items():
         m = result["means"][label]
         lines.append(f"| {label} | " + " | ".join(f"{row[n]:.3f}" for n in sets) + f" | {m['A']:.3f} | {m['B']:.3f} |")
-    lines += ["", "| chosen on | variant | on its half | on the other half | as shipped on the other half |",
-              "|---|---|---|---|---|"]
-    for half, c in result["chosen"].items():
+    return lines + chosen_table(result["chosen"])
+
+
+def cross_halves(hybrid_by_variant: dict[str, dict[str, float]]) -> tuple[dict, dict]:
+    """Per variant, its mean nDCG@10 on each half; and the variant with the best mean on each half, reported on the
+    other beside "as shipped"."""
+    means = {label: {half: round(sum(row[n] for n in names) / len(names), 4) for half, names in HALVES.items()}
+             for label, row in hybrid_by_variant.items()}
+    chosen = {}
+    for half, other in (("A", "B"), ("B", "A")):
+        best = max(means, key=lambda label: means[label][half])
+        chosen[half] = {"variant": best, "on_its_half": means[best][half], "on_the_other_half": means[best][other],
+                        "shipped_on_the_other_half": means["as shipped"][other]}
+    return means, chosen
+
+
+def chosen_table(chosen: dict) -> list[str]:
+    lines = ["", "| chosen on | variant | on its half | on the other half | as shipped on the other half |",
+             "|---|---|---|---|---|"]
+    for half, c in chosen.items():
         lines.append(f"| {half} | {c['variant']} | {c['on_its_half']:.3f} | {c['on_the_other_half']:.3f} | "
                      f"{c['shipped_on_the_other_half']:.3f} |")
     return lines
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, name: str = "external_variants", run=run, markdown=markdown, doc: str = __doc__) -> int:
+    """Run the variants (``--quick``/``--only``: into the cache) and write ``name``.json and .md."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--quick", type=int, metavar="N", help="N queries per set (seeded sample)")
     ap.add_argument("--only", nargs="+", metavar="VARIANT", help="these variants (and as shipped) only")
     args = ap.parse_args(argv)
@@ -99,7 +111,7 @@ def main(argv=None) -> int:
     partial = bool(args.quick or args.only)
     folder = E.CACHE / "results" if partial else B.RESULTS
     folder.mkdir(parents=True, exist_ok=True)
-    name = "external_variants" + ("-partial" if partial else "")
+    name += "-partial" if partial else ""
     (folder / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     md = markdown(result)
     (folder / f"{name}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
